@@ -1,0 +1,258 @@
+//! The identity headers: `X-Broker-API-Originating-Identity` and `X-Broker-API-Request-Identity`.
+//!
+//! Spec: spec.md "Originating Identity" and "Request Identity"; IBM Cloud: ibm-cloud NOTES.md §2.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+/// The user on whose behalf the platform sends a request (`X-Broker-API-Originating-Identity`).
+///
+/// The header value is `<platform> <base64 of a JSON object>`. The decoded value is kept as JSON,
+/// with typed accessors for the platforms this crate knows: Cloud Foundry (`user_id`), Kubernetes
+/// (`username`, `uid`, `groups`, `extra`) and IBM Cloud (`iam_id`). IBM Cloud has been seen to send
+/// a bare JSON string instead of an object; it is kept as is.
+///
+/// # Example
+///
+/// ```
+/// use osb_core::OriginatingIdentity;
+///
+/// let id: OriginatingIdentity = "ibmcloud eyJpYW1faWQiOiJJQk1pZC01MEdOUjcxN1lFIn0=".parse()?;
+/// assert_eq!(id.platform(), "ibmcloud");
+/// assert_eq!(id.iam_id(), Some("IBMid-50GNR717YE"));
+/// assert_eq!(id.to_header_value(), "ibmcloud eyJpYW1faWQiOiJJQk1pZC01MEdOUjcxN1lFIn0=");
+///
+/// assert!("cloudfoundry not-base64!".parse::<OriginatingIdentity>().is_err());
+/// # Ok::<(), osb_core::identity::InvalidOriginatingIdentity>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct OriginatingIdentity {
+    platform: String,
+    value: Value,
+    encoded: String,
+}
+
+/// Why an `X-Broker-API-Originating-Identity` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidOriginatingIdentity {
+    /// The value is not `<platform> <value>` with a non-empty platform.
+    #[error("originating identity must be `<platform> <base64 JSON>`")]
+    Format,
+    /// The value part is not base64.
+    #[error("originating identity value is not valid base64")]
+    Base64,
+    /// The decoded value is not JSON.
+    #[error("originating identity value is not valid JSON")]
+    Json,
+}
+
+impl OriginatingIdentity {
+    /// Builds an identity from a platform name and its JSON value.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidOriginatingIdentity::Format`] when `platform` is empty or holds whitespace.
+    pub fn new(platform: impl Into<String>, value: Value) -> Result<Self, InvalidOriginatingIdentity> {
+        let platform = platform.into();
+        if platform.is_empty() || platform.contains(char::is_whitespace) {
+            return Err(InvalidOriginatingIdentity::Format);
+        }
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value.to_string());
+        Ok(Self {
+            platform,
+            value,
+            encoded,
+        })
+    }
+
+    /// The platform name (`cloudfoundry`, `kubernetes`, `ibmcloud`, …).
+    pub fn platform(&self) -> &str {
+        &self.platform
+    }
+
+    /// The decoded JSON value.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// A string field of the decoded object, if it is an object holding that field.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.value.get(name).and_then(Value::as_str)
+    }
+
+    /// Cloud Foundry's `user_id`.
+    pub fn user_id(&self) -> Option<&str> {
+        self.field("user_id")
+    }
+
+    /// Kubernetes' `username`.
+    pub fn username(&self) -> Option<&str> {
+        self.field("username")
+    }
+
+    /// Kubernetes' `uid`.
+    pub fn uid(&self) -> Option<&str> {
+        self.field("uid")
+    }
+
+    /// Kubernetes' `groups`.
+    pub fn groups(&self) -> impl Iterator<Item = &str> {
+        self.value
+            .get("groups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+    }
+
+    /// IBM Cloud's `iam_id`; when IBM sends a bare string, that string.
+    pub fn iam_id(&self) -> Option<&str> {
+        self.field("iam_id").or_else(|| self.value.as_str())
+    }
+
+    /// The header value, `<platform> <base64>`, as received (or as encoded by [`Self::new`]).
+    pub fn to_header_value(&self) -> String {
+        format!("{} {}", self.platform, self.encoded)
+    }
+}
+
+impl FromStr for OriginatingIdentity {
+    type Err = InvalidOriginatingIdentity;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (platform, encoded) = s
+            .trim()
+            .split_once(' ')
+            .ok_or(InvalidOriginatingIdentity::Format)?;
+        let encoded = encoded.trim();
+        if platform.is_empty() || encoded.is_empty() {
+            return Err(InvalidOriginatingIdentity::Format);
+        }
+        let engine = &base64::engine::general_purpose::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
+        let bytes = engine
+            .decode(encoded)
+            .map_err(|_| InvalidOriginatingIdentity::Base64)?;
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|_| InvalidOriginatingIdentity::Json)?;
+        Ok(Self {
+            platform: platform.to_owned(),
+            value,
+            encoded: encoded.to_owned(),
+        })
+    }
+}
+
+/// The platform's identifier of one request (`X-Broker-API-Request-Identity`, OSB 2.15).
+///
+/// The broker SHOULD echo it in the response; it is also the natural key for logs.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RequestIdentity(String);
+
+impl RequestIdentity {
+    /// Wraps a request identity. Returns `None` for an empty value (spec: it is non-empty).
+    pub fn new(value: impl Into<String>) -> Option<Self> {
+        let value = value.into();
+        (!value.is_empty()).then_some(Self(value))
+    }
+
+    /// The identity as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RequestIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for RequestIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn encode(v: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(v)
+    }
+
+    #[test]
+    fn parses_cloud_foundry_identity() {
+        let header = format!("cloudfoundry {}", encode(r#"{"user_id":"683ea748"}"#));
+        let id: OriginatingIdentity = header.parse().unwrap();
+        assert_eq!(id.platform(), "cloudfoundry");
+        assert_eq!(id.user_id(), Some("683ea748"));
+        assert_eq!(id.to_header_value(), header);
+    }
+
+    #[test]
+    fn parses_kubernetes_identity() {
+        let json = r#"{"username":"duke","uid":"c2dde242","groups":["admin","dev"],"extra":{"mydata":["data1"]}}"#;
+        let id: OriginatingIdentity = format!("kubernetes {}", encode(json)).parse().unwrap();
+        assert_eq!(id.username(), Some("duke"));
+        assert_eq!(id.uid(), Some("c2dde242"));
+        assert_eq!(id.groups().collect::<Vec<_>>(), ["admin", "dev"]);
+    }
+
+    #[test]
+    fn parses_ibm_identity_object_and_bare_string() {
+        let id: OriginatingIdentity = format!("ibmcloud {}", encode(r#"{"iam_id":"IBMid-1"}"#))
+            .parse()
+            .unwrap();
+        assert_eq!(id.iam_id(), Some("IBMid-1"));
+        let id: OriginatingIdentity = format!("ibmcloud {}", encode(r#""ibmid-456345X""#))
+            .parse()
+            .unwrap();
+        assert_eq!(id.iam_id(), Some("ibmid-456345X"));
+    }
+
+    #[test]
+    fn accepts_unpadded_base64() {
+        let unpadded = encode(r#"{"user_id":"ab"}"#).trim_end_matches('=').to_owned();
+        let id: OriginatingIdentity = format!("cloudfoundry {unpadded}").parse().unwrap();
+        assert_eq!(id.user_id(), Some("ab"));
+    }
+
+    #[test]
+    fn rejects_malformed_identities_with_clear_errors() {
+        use InvalidOriginatingIdentity::*;
+        let cases = [
+            ("", Format),
+            ("cloudfoundry", Format),
+            (" eyJ9", Format),
+            ("cloudfoundry %%%%", Base64),
+            ("cloudfoundry bm90IGpzb24=", Json),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(input.parse::<OriginatingIdentity>().unwrap_err(), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn new_encodes_value() {
+        let id = OriginatingIdentity::new("cloudfoundry", json!({"user_id": "u"})).unwrap();
+        let again: OriginatingIdentity = id.to_header_value().parse().unwrap();
+        assert_eq!(again.user_id(), Some("u"));
+        assert!(OriginatingIdentity::new("", json!({})).is_err());
+    }
+
+    #[test]
+    fn request_identity_rejects_empty() {
+        assert!(RequestIdentity::new("").is_none());
+        assert_eq!(RequestIdentity::new("abc").unwrap().as_str(), "abc");
+    }
+}

@@ -1,0 +1,216 @@
+//! Polling: `GET …/last_operation` for instances and bindings (spec.md "Polling Last Operation").
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+
+
+/// The query of a last-operation request. All fields are optional hints; empty values are absent.
+///
+/// `operation` may not be a token the broker returned (some clients send `provision` or nothing):
+/// answer for the resource's latest operation then (NOTES.md §13).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LastOperationRequest {
+    /// The offering's id.
+    pub service_id: Option<String>,
+    /// The plan's id (the *old* plan after a plan change).
+    pub plan_id: Option<String>,
+    /// The operation token, as echoed by the platform.
+    pub operation: Option<String>,
+}
+
+/// The state of an instance operation. `instance_usable` / `update_repeatable` exist only where
+/// the spec allows them (spec.md "Body" of last_operation: failed update or deprovision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OperationState {
+    /// Still running.
+    InProgress,
+    /// Finished successfully.
+    Succeeded,
+    /// Failed.
+    Failed(Failure),
+}
+
+/// Which instance operation failed, with the flags the spec allows for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// A provision failed (no flags: the platform orphan-mitigates).
+    Provision,
+    /// An update failed.
+    Update {
+        /// Whether the instance still works (default `true` on the platform side).
+        instance_usable: Option<bool>,
+        /// Whether the same update may be tried again (default `true`).
+        update_repeatable: Option<bool>,
+    },
+    /// A deprovision failed.
+    Deprovision {
+        /// Whether the instance still works.
+        instance_usable: Option<bool>,
+    },
+}
+
+/// The answer to an instance last-operation poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LastOperation {
+    /// The operation's state.
+    pub state: OperationState,
+    /// A user-facing description (never empty).
+    pub description: Option<String>,
+    /// How long the platform should wait before polling again (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl LastOperation {
+    /// An answer with a state and nothing else.
+    pub fn new(state: OperationState) -> Self {
+        Self {
+            state,
+            description: None,
+            retry_after: None,
+        }
+    }
+
+    /// Sets the description (ignored when empty).
+    #[must_use]
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        let description = description.into();
+        self.description = (!description.is_empty()).then_some(description);
+        self
+    }
+
+    /// Sets `Retry-After`.
+    #[must_use]
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+}
+
+/// The state of a binding operation (no usability flags exist for bindings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BindingOperationState {
+    /// Still running.
+    InProgress,
+    /// Finished successfully.
+    Succeeded,
+    /// Failed.
+    Failed,
+}
+
+/// The answer to a binding last-operation poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BindingLastOperation {
+    /// The operation's state.
+    pub state: BindingOperationState,
+    /// A user-facing description (never empty).
+    pub description: Option<String>,
+    /// How long the platform should wait before polling again.
+    pub retry_after: Option<Duration>,
+}
+
+impl BindingLastOperation {
+    /// An answer with a state and nothing else.
+    pub fn new(state: BindingOperationState) -> Self {
+        Self {
+            state,
+            description: None,
+            retry_after: None,
+        }
+    }
+
+    /// Sets the description (ignored when empty).
+    #[must_use]
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        let description = description.into();
+        self.description = (!description.is_empty()).then_some(description);
+        self
+    }
+
+    /// Sets `Retry-After`.
+    #[must_use]
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+}
+
+/// The JSON body of a last-operation answer, as the spec spells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LastOperationBody {
+    /// `in progress`, `succeeded` or `failed`.
+    pub state: String,
+    /// A user-facing description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Failed update or deprovision only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_usable: Option<bool>,
+    /// Failed update only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_repeatable: Option<bool>,
+}
+
+const IN_PROGRESS: &str = "in progress";
+const SUCCEEDED: &str = "succeeded";
+const FAILED: &str = "failed";
+
+impl From<&LastOperation> for LastOperationBody {
+    fn from(op: &LastOperation) -> Self {
+        let (state, instance_usable, update_repeatable) = match op.state {
+            OperationState::InProgress => (IN_PROGRESS, None, None),
+            OperationState::Succeeded => (SUCCEEDED, None, None),
+            OperationState::Failed(Failure::Provision) => (FAILED, None, None),
+            OperationState::Failed(Failure::Update {
+                instance_usable,
+                update_repeatable,
+            }) => (FAILED, instance_usable, update_repeatable),
+            OperationState::Failed(Failure::Deprovision { instance_usable }) => {
+                (FAILED, instance_usable, None)
+            }
+        };
+        Self {
+            state: state.to_owned(),
+            description: op.description.clone().filter(|d| !d.is_empty()),
+            instance_usable,
+            update_repeatable,
+        }
+    }
+}
+
+impl From<&BindingLastOperation> for LastOperationBody {
+    fn from(op: &BindingLastOperation) -> Self {
+        let state = match op.state {
+            BindingOperationState::InProgress => IN_PROGRESS,
+            BindingOperationState::Succeeded => SUCCEEDED,
+            BindingOperationState::Failed => FAILED,
+        };
+        Self {
+            state: state.to_owned(),
+            description: op.description.clone().filter(|d| !d.is_empty()),
+            instance_usable: None,
+            update_repeatable: None,
+        }
+    }
+}
+
+impl Serialize for LastOperation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        LastOperationBody::from(self).serialize(serializer)
+    }
+}
+
+impl Serialize for BindingLastOperation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        LastOperationBody::from(self).serialize(serializer)
+    }
+}
+

@@ -1,0 +1,140 @@
+//! Provisioning: `PUT /v2/service_instances/:instance_id` (spec.md "Provisioning").
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::catalog::MaintenanceInfo;
+use crate::context::Context;
+use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty, non_empty_string};
+use crate::operation::OperationToken;
+
+/// The body of a provision request.
+///
+/// Parsed leniently (osb-spec NOTES.md §13): unknown fields are ignored, `""` means absent and a
+/// `maintenance_info` without a `version` (`{}`) is treated as not provided. `service_id` and
+/// `plan_id` must be present and non-empty. `parameters` are redacted in `Debug` output.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProvisionRequest {
+    /// The offering's id.
+    #[serde(deserialize_with = "non_empty_string")]
+    pub service_id: String,
+    /// The plan's id.
+    #[serde(deserialize_with = "non_empty_string")]
+    pub plan_id: String,
+    /// Platform context.
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub context: Option<Context>,
+    /// Deprecated in favour of `context`, still sent by Cloud Foundry.
+    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    pub organization_guid: Option<String>,
+    /// Deprecated in favour of `context`, still sent by Cloud Foundry.
+    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    pub space_guid: Option<String>,
+    /// Configuration parameters (may hold secrets).
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub parameters: Option<Map<String, Value>>,
+    /// The maintenance version the platform expects (2.15).
+    #[serde(default, deserialize_with = "crate::lenient::maintenance_info", skip_serializing_if = "is_none")]
+    pub maintenance_info: Option<MaintenanceInfo>,
+}
+
+impl ProvisionRequest {
+    /// A request for a plan of an offering, with nothing else set.
+    pub fn new(service_id: impl Into<String>, plan_id: impl Into<String>) -> Self {
+        Self {
+            service_id: service_id.into(),
+            plan_id: plan_id.into(),
+            context: None,
+            organization_guid: None,
+            space_guid: None,
+            parameters: None,
+            maintenance_info: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProvisionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisionRequest")
+            .field("service_id", &self.service_id)
+            .field("plan_id", &self.plan_id)
+            .field("context", &self.context)
+            .field("organization_guid", &self.organization_guid)
+            .field("space_guid", &self.space_guid)
+            .field("parameters", &Redacted(&self.parameters))
+            .field("maintenance_info", &self.maintenance_info)
+            .finish()
+    }
+}
+
+/// Instance metadata in provision, update and fetch answers (`labels` 2.16, `attributes` 2.17).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InstanceMetadata {
+    /// Labels; platforms replace all labels on each provision or update.
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub labels: Option<Map<String, Value>>,
+    /// Broker-generated attributes.
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+/// The body of a 200 or 201 provision answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProvisionedInstance {
+    /// Where users manage the instance.
+    #[serde(default, skip_serializing_if = "is_none_or_empty")]
+    pub dashboard_url: Option<String>,
+    /// Instance metadata.
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub metadata: Option<InstanceMetadata>,
+}
+
+impl ProvisionedInstance {
+    /// An answer with a dashboard URL.
+    pub fn with_dashboard_url(dashboard_url: impl Into<String>) -> Self {
+        Self {
+            dashboard_url: Some(dashboard_url.into()),
+            metadata: None,
+        }
+    }
+}
+
+/// The body of a 202 provision answer. A dashboard must be given in this first answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProvisionAccepted {
+    /// Where users manage the instance.
+    #[serde(default, skip_serializing_if = "is_none_or_empty")]
+    pub dashboard_url: Option<String>,
+    /// The operation to poll.
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub operation: Option<OperationToken>,
+    /// Instance metadata.
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub metadata: Option<InstanceMetadata>,
+}
+
+impl ProvisionAccepted {
+    /// An accepted answer carrying an operation token.
+    pub fn with_operation(operation: OperationToken) -> Self {
+        Self {
+            dashboard_url: None,
+            operation: Some(operation),
+            metadata: None,
+        }
+    }
+}
+
+/// A provision answer: every status the spec allows for success, and nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProvisionResponse {
+    /// 201 Created: this request created the instance.
+    Created(ProvisionedInstance),
+    /// 200 OK: the instance already exists, is complete, and the request is identical.
+    AlreadyExists(ProvisionedInstance),
+    /// 202 Accepted: provisioning runs asynchronously.
+    Accepted(ProvisionAccepted),
+}
