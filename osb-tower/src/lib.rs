@@ -1,1 +1,3 @@
 //! Placeholder: built next.
+
+pub mod auth;
