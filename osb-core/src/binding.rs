@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::context::Context;
-use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty, non_empty_string};
+use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty};
 use crate::operation::OperationToken;
 
 /// The body of a bind request. `parameters` are redacted in `Debug` output.
@@ -12,16 +12,20 @@ use crate::operation::OperationToken;
 #[non_exhaustive]
 pub struct BindRequest {
     /// The offering's id.
-    #[serde(deserialize_with = "non_empty_string")]
+    #[serde(deserialize_with = "crate::lenient::service_id")]
     pub service_id: String,
     /// The plan's id.
-    #[serde(deserialize_with = "non_empty_string")]
+    #[serde(deserialize_with = "crate::lenient::plan_id")]
     pub plan_id: String,
     /// Platform context (2.13).
     #[serde(default, skip_serializing_if = "is_none")]
     pub context: Option<Context>,
     /// Deprecated in favour of `bind_resource.app_guid`.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub app_guid: Option<String>,
     /// What the binding is for.
     #[serde(default, skip_serializing_if = "is_none")]
@@ -30,7 +34,11 @@ pub struct BindRequest {
     #[serde(default, skip_serializing_if = "is_none")]
     pub parameters: Option<Map<String, Value>>,
     /// The binding this one rotates (2.17).
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub predecessor_binding_id: Option<String>,
 }
 
@@ -77,10 +85,18 @@ impl std::fmt::Debug for BindRequest {
 #[non_exhaustive]
 pub struct BindResource {
     /// The application's GUID.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub app_guid: Option<String>,
     /// The route, for route services.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub route: Option<String>,
     /// Every other field (`space_guid`, `credential_client_id`, IBM's `serviceid_crn`, …).
     #[serde(flatten)]
@@ -115,7 +131,26 @@ pub struct VolumeMount {
     pub device: Device,
 }
 
-/// A volume mount's device.
+impl VolumeMount {
+    /// A volume mount of a shared device (`device_type: "shared"`, the only type the spec
+    /// defines). `mode` is `"r"` (read-only) or `"rw"` (read-write).
+    pub fn new(
+        driver: impl Into<String>,
+        container_dir: impl Into<String>,
+        mode: impl Into<String>,
+        device: Device,
+    ) -> Self {
+        Self {
+            driver: driver.into(),
+            container_dir: container_dir.into(),
+            mode: mode.into(),
+            device_type: "shared".to_owned(),
+            device,
+        }
+    }
+}
+
+/// A volume mount's device (spec.md "Device Object"; only shared devices exist).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Device {
@@ -124,6 +159,23 @@ pub struct Device {
     /// Driver configuration.
     #[serde(default, skip_serializing_if = "is_none")]
     pub mount_config: Option<Map<String, Value>>,
+}
+
+impl Device {
+    /// A shared device with a volume id and no driver configuration.
+    pub fn new(volume_id: impl Into<String>) -> Self {
+        Self {
+            volume_id: volume_id.into(),
+            mount_config: None,
+        }
+    }
+
+    /// Sets the configuration passed to the driver when the volume is mounted.
+    #[must_use]
+    pub fn with_mount_config(mut self, mount_config: Map<String, Value>) -> Self {
+        self.mount_config = Some(mount_config);
+        self
+    }
 }
 
 /// A network endpoint (spec.md "Endpoint Object", 2.15).
@@ -147,6 +199,13 @@ impl Endpoint {
             ports,
             protocol: None,
         }
+    }
+
+    /// Sets the protocol: `tcp`, `udp` or `all` (spec.md "Endpoint Object"). Absent means `tcp`.
+    #[must_use]
+    pub fn with_protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
     }
 }
 

@@ -190,7 +190,9 @@ pub trait ServiceBroker: Send + Sync + 'static {
         ctx: &RequestContext,
     ) -> Result<BindResponse, BrokerError> {
         let _ = (instance_id, binding_id, request, ctx);
-        Err(BrokerError::bad_request("This service does not support bindings."))
+        Err(BrokerError::bad_request(
+            "This service does not support bindings.",
+        ))
     }
 
     /// `DELETE …/service_bindings/:binding_id`. Default: 410, there are no bindings.
@@ -306,7 +308,9 @@ impl<B: ServiceBroker + ?Sized> ServiceBroker for Arc<B> {
         request: FetchBindingRequest,
         ctx: &RequestContext,
     ) -> Result<FetchBindingResponse, BrokerError> {
-        (**self).fetch_binding(instance_id, binding_id, request, ctx).await
+        (**self)
+            .fetch_binding(instance_id, binding_id, request, ctx)
+            .await
     }
     async fn binding_last_operation(
         &self,

@@ -44,19 +44,39 @@ pub enum Context {
 #[non_exhaustive]
 pub struct CloudFoundryContext {
     /// The org GUID.
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub organization_guid: Option<String>,
     /// The org name (2.15).
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub organization_name: Option<String>,
     /// The space GUID.
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub space_guid: Option<String>,
     /// The space name (2.15).
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub space_name: Option<String>,
     /// The instance name (2.15).
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub instance_name: Option<String>,
     /// Every other field (annotations included), kept as sent.
     #[serde(flatten)]
@@ -68,13 +88,25 @@ pub struct CloudFoundryContext {
 #[non_exhaustive]
 pub struct KubernetesContext {
     /// The namespace.
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub namespace: Option<String>,
     /// The cluster id (2.14).
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub clusterid: Option<String>,
     /// The instance name (2.15).
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub instance_name: Option<String>,
     /// Every other field (annotations included), kept as sent.
     #[serde(flatten)]
@@ -86,19 +118,39 @@ pub struct KubernetesContext {
 #[non_exhaustive]
 pub struct IbmCloudContext {
     /// The account that owns the instance.
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub account_id: Option<String>,
     /// The instance CRN.
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub crn: Option<String>,
     /// The resource group's CRN.
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub resource_group_crn: Option<String>,
     /// The deployment target's CRN.
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub target_crn: Option<String>,
     /// The instance name, as IBM's reference brokers read it.
-    #[serde(default, deserialize_with = "crate::lenient::empty_string_as_none", skip_serializing_if = "crate::lenient::is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::empty_string_as_none",
+        skip_serializing_if = "crate::lenient::is_none_or_empty"
+    )]
     pub name: Option<String>,
     /// Every other field, kept as sent.
     #[serde(flatten)]
@@ -106,13 +158,17 @@ pub struct IbmCloudContext {
 }
 
 impl Context {
-    /// The `platform` value, if any.
+    /// The `platform` value, if any (`None` when absent, empty or not a string).
     pub fn platform(&self) -> Option<&str> {
         match self {
             Self::CloudFoundry(_) => Some(PLATFORM_CLOUDFOUNDRY),
             Self::Kubernetes(_) => Some(PLATFORM_KUBERNETES),
             Self::IbmCloud(_) => Some(PLATFORM_IBMCLOUD),
-            Self::Other(map) => map.get("platform").and_then(Value::as_str),
+            // `"platform": ""` is "not provided" like every empty string (NOTES.md §13).
+            Self::Other(map) => map
+                .get("platform")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty()),
         }
     }
 
@@ -155,19 +211,24 @@ const PLATFORM_IBMCLOUD: &str = "ibmcloud";
 impl<'de> Deserialize<'de> for Context {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let map = Map::<String, Value>::deserialize(deserializer)?;
-        let platform = map.get("platform").and_then(Value::as_str).map(str::to_owned);
+        let platform = map
+            .get("platform")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let typed = |map: Map<String, Value>| -> Result<Self, D::Error> {
             let mut map = map;
             map.remove("platform");
             let value = Value::Object(map);
             Ok(match platform.as_deref() {
-                Some(PLATFORM_CLOUDFOUNDRY) => {
-                    Self::CloudFoundry(serde_json::from_value(value).map_err(serde::de::Error::custom)?)
+                Some(PLATFORM_CLOUDFOUNDRY) => Self::CloudFoundry(
+                    serde_json::from_value(value).map_err(serde::de::Error::custom)?,
+                ),
+                Some(PLATFORM_KUBERNETES) => Self::Kubernetes(
+                    serde_json::from_value(value).map_err(serde::de::Error::custom)?,
+                ),
+                _ => {
+                    Self::IbmCloud(serde_json::from_value(value).map_err(serde::de::Error::custom)?)
                 }
-                Some(PLATFORM_KUBERNETES) => {
-                    Self::Kubernetes(serde_json::from_value(value).map_err(serde::de::Error::custom)?)
-                }
-                _ => Self::IbmCloud(serde_json::from_value(value).map_err(serde::de::Error::custom)?),
             })
         };
         match platform.as_deref() {
@@ -205,6 +266,7 @@ impl Serialize for Context {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use serde_json::json;
@@ -218,7 +280,9 @@ mod tests {
             "instance_annotations": {"a": "b"}
         });
         let ctx: Context = serde_json::from_value(input.clone()).unwrap();
-        assert!(matches!(&ctx, Context::CloudFoundry(c) if c.space_guid.as_deref() == Some("space")));
+        assert!(
+            matches!(&ctx, Context::CloudFoundry(c) if c.space_guid.as_deref() == Some("space"))
+        );
         assert_eq!(serde_json::to_value(&ctx).unwrap(), input);
     }
 
@@ -242,9 +306,18 @@ mod tests {
 
     #[test]
     fn names_do_not_change_identity() {
-        let a: Context = serde_json::from_value(json!({"platform":"kubernetes","namespace":"n","clusterid":"c","instance_name":"x"})).unwrap();
-        let b: Context = serde_json::from_value(json!({"platform":"kubernetes","namespace":"n","clusterid":"c","instance_name":"y"})).unwrap();
-        let c: Context = serde_json::from_value(json!({"platform":"kubernetes","namespace":"other","clusterid":"c"})).unwrap();
+        let a: Context = serde_json::from_value(
+            json!({"platform":"kubernetes","namespace":"n","clusterid":"c","instance_name":"x"}),
+        )
+        .unwrap();
+        let b: Context = serde_json::from_value(
+            json!({"platform":"kubernetes","namespace":"n","clusterid":"c","instance_name":"y"}),
+        )
+        .unwrap();
+        let c: Context = serde_json::from_value(
+            json!({"platform":"kubernetes","namespace":"other","clusterid":"c"}),
+        )
+        .unwrap();
         assert!(a.identifies_same(&b));
         assert!(!a.identifies_same(&c));
     }

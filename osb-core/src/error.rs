@@ -81,7 +81,9 @@ impl ErrorKind {
             Self::ConcurrencyError => {
                 "Another operation for this resource is in progress; try again later."
             }
-            Self::RequiresApp => "This service supports generation of credentials through binding an application only.",
+            Self::RequiresApp => {
+                "This service supports generation of credentials through binding an application only."
+            }
             Self::MaintenanceInfoConflict => {
                 "The maintenance information does not match the catalog; fetch the catalog again."
             }
@@ -304,7 +306,9 @@ impl fmt::Display for BrokerError {
 
 impl StdError for BrokerError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -343,6 +347,7 @@ impl ErrorBody {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -350,9 +355,17 @@ mod tests {
     fn spec_codes_and_statuses() {
         let cases = [
             (BrokerError::async_required(), 422, Some("AsyncRequired")),
-            (BrokerError::concurrency_error(), 422, Some("ConcurrencyError")),
+            (
+                BrokerError::concurrency_error(),
+                422,
+                Some("ConcurrencyError"),
+            ),
             (BrokerError::requires_app(), 422, Some("RequiresApp")),
-            (BrokerError::maintenance_info_conflict(), 422, Some("MaintenanceInfoConflict")),
+            (
+                BrokerError::maintenance_info_conflict(),
+                422,
+                Some("MaintenanceInfoConflict"),
+            ),
             (BrokerError::unprocessable("x"), 422, None),
             (BrokerError::bad_request("x"), 400, None),
             (BrokerError::not_found(), 404, None),

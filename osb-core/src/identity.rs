@@ -56,7 +56,10 @@ impl OriginatingIdentity {
     /// # Errors
     ///
     /// [`InvalidOriginatingIdentity::Format`] when `platform` is empty or holds whitespace.
-    pub fn new(platform: impl Into<String>, value: Value) -> Result<Self, InvalidOriginatingIdentity> {
+    pub fn new(
+        platform: impl Into<String>,
+        value: Value,
+    ) -> Result<Self, InvalidOriginatingIdentity> {
         let platform = platform.into();
         if platform.is_empty() || platform.contains(char::is_whitespace) {
             return Err(InvalidOriginatingIdentity::Format);
@@ -182,6 +185,7 @@ impl fmt::Display for RequestIdentity {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use serde_json::json;
@@ -222,7 +226,9 @@ mod tests {
 
     #[test]
     fn accepts_unpadded_base64() {
-        let unpadded = encode(r#"{"user_id":"ab"}"#).trim_end_matches('=').to_owned();
+        let unpadded = encode(r#"{"user_id":"ab"}"#)
+            .trim_end_matches('=')
+            .to_owned();
         let id: OriginatingIdentity = format!("cloudfoundry {unpadded}").parse().unwrap();
         assert_eq!(id.user_id(), Some("ab"));
     }
@@ -238,7 +244,11 @@ mod tests {
             ("cloudfoundry bm90IGpzb24=", Json),
         ];
         for (input, expected) in cases {
-            assert_eq!(input.parse::<OriginatingIdentity>().unwrap_err(), expected, "{input:?}");
+            assert_eq!(
+                input.parse::<OriginatingIdentity>().unwrap_err(),
+                expected,
+                "{input:?}"
+            );
         }
     }
 

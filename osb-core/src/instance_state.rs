@@ -43,10 +43,18 @@ pub struct InstanceStateUpdate {
     /// The state to move to.
     pub enabled: bool,
     /// Who asked.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub initiator_id: Option<String>,
     /// Why (e.g. `IBMCLOUD_ACCT_SUSPEND`); unknown codes are kept as sent.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub reason_code: Option<String>,
 }
 

@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-
-
 /// The query of a last-operation request. All fields are optional hints; empty values are absent.
 ///
 /// `operation` may not be a token the broker returned (some clients send `provision` or nothing):
@@ -148,8 +146,9 @@ impl BindingLastOperation {
 pub struct LastOperationBody {
     /// `in progress`, `succeeded` or `failed`.
     pub state: String,
-    /// A user-facing description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A user-facing description; never serialised empty (spec: "If present, MUST be a
+    /// non-empty string").
+    #[serde(default, skip_serializing_if = "crate::lenient::is_none_or_empty")]
     pub description: Option<String>,
     /// Failed update or deprovision only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,4 +212,3 @@ impl Serialize for BindingLastOperation {
         LastOperationBody::from(self).serialize(serializer)
     }
 }
-

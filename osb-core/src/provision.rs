@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::catalog::MaintenanceInfo;
 use crate::context::Context;
-use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty, non_empty_string};
+use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty};
 use crate::operation::OperationToken;
 
 /// The body of a provision request.
@@ -17,25 +17,37 @@ use crate::operation::OperationToken;
 #[non_exhaustive]
 pub struct ProvisionRequest {
     /// The offering's id.
-    #[serde(deserialize_with = "non_empty_string")]
+    #[serde(deserialize_with = "crate::lenient::service_id")]
     pub service_id: String,
     /// The plan's id.
-    #[serde(deserialize_with = "non_empty_string")]
+    #[serde(deserialize_with = "crate::lenient::plan_id")]
     pub plan_id: String,
     /// Platform context.
     #[serde(default, skip_serializing_if = "is_none")]
     pub context: Option<Context>,
     /// Deprecated in favour of `context`, still sent by Cloud Foundry.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub organization_guid: Option<String>,
     /// Deprecated in favour of `context`, still sent by Cloud Foundry.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub space_guid: Option<String>,
     /// Configuration parameters (may hold secrets).
     #[serde(default, skip_serializing_if = "is_none")]
     pub parameters: Option<Map<String, Value>>,
     /// The maintenance version the platform expects (2.15).
-    #[serde(default, deserialize_with = "crate::lenient::maintenance_info", skip_serializing_if = "is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::maintenance_info",
+        skip_serializing_if = "is_none"
+    )]
     pub maintenance_info: Option<MaintenanceInfo>,
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::catalog::MaintenanceInfo;
 use crate::context::Context;
-use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty, non_empty_string};
+use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty};
 use crate::operation::OperationToken;
 use crate::provision::InstanceMetadata;
 
@@ -16,10 +16,14 @@ use crate::provision::InstanceMetadata;
 #[non_exhaustive]
 pub struct UpdateRequest {
     /// The offering's id.
-    #[serde(deserialize_with = "non_empty_string")]
+    #[serde(deserialize_with = "crate::lenient::service_id")]
     pub service_id: String,
     /// The new plan, if the plan changes.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub plan_id: Option<String>,
     /// Platform context.
     #[serde(default, skip_serializing_if = "is_none")]
@@ -31,7 +35,11 @@ pub struct UpdateRequest {
     #[serde(default, skip_serializing_if = "is_none")]
     pub previous_values: Option<PreviousValues>,
     /// The maintenance version to move to (2.15).
-    #[serde(default, deserialize_with = "crate::lenient::maintenance_info", skip_serializing_if = "is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::maintenance_info",
+        skip_serializing_if = "is_none"
+    )]
     pub maintenance_info: Option<MaintenanceInfo>,
 }
 
@@ -67,19 +75,40 @@ impl std::fmt::Debug for UpdateRequest {
 #[non_exhaustive]
 pub struct PreviousValues {
     /// Deprecated: the offering's id.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub service_id: Option<String>,
     /// The plan before the update.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub plan_id: Option<String>,
     /// Deprecated: the org.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub organization_id: Option<String>,
     /// Deprecated: the space.
-    #[serde(default, deserialize_with = "empty_string_as_none", skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "empty_string_as_none",
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub space_id: Option<String>,
-    /// The maintenance info before the update (`{}` is accepted and means none).
-    #[serde(default, deserialize_with = "crate::lenient::maintenance_info", skip_serializing_if = "is_none")]
+    /// The maintenance info the instance had before the update. Informational: `{}` means none
+    /// and a version that is not SemVer 2.0 is kept as sent instead of failing the update.
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::previous_maintenance_info",
+        skip_serializing_if = "is_none"
+    )]
     pub maintenance_info: Option<MaintenanceInfo>,
 }
 

@@ -90,6 +90,7 @@ impl FromStr for ApiVersion {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -104,7 +105,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed_versions() {
-        for bad in ["", "2", "2.", ".1", "2.x", "v2.1", "2.1.0", "-2.1", "2.+1", "99999999.1"] {
+        for bad in [
+            "",
+            "2",
+            "2.",
+            ".1",
+            "2.x",
+            "v2.1",
+            "2.1.0",
+            "-2.1",
+            "2.+1",
+            "99999999.1",
+        ] {
             assert!(bad.parse::<ApiVersion>().is_err(), "{bad:?} parsed");
         }
     }

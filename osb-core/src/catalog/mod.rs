@@ -72,6 +72,9 @@ pub struct Service {
     pub plan_updateable: Option<bool>,
     /// The plans (at least one).
     pub plans: Vec<Plan>,
+    /// Vendor extension fields (spec.md "Vendor Extension Fields"), kept and sent as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A service plan (spec.md "Service Plan Object").
@@ -108,6 +111,9 @@ pub struct Plan {
     /// The plan's maintenance version (2.15).
     #[serde(default, skip_serializing_if = "is_none")]
     pub maintenance_info: Option<MaintenanceInfo>,
+    /// Vendor extension fields (spec.md "Vendor Extension Fields"), kept and sent as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// Offering metadata (profile.md "Service Metadata"); every other field kept in `extra`.
@@ -115,22 +121,42 @@ pub struct Plan {
 #[non_exhaustive]
 pub struct ServiceMetadata {
     /// `displayName`.
-    #[serde(rename = "displayName", default, skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        rename = "displayName",
+        default,
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub display_name: Option<String>,
     /// `imageUrl`.
     #[serde(rename = "imageUrl", default, skip_serializing_if = "is_none_or_empty")]
     pub image_url: Option<String>,
     /// `longDescription`.
-    #[serde(rename = "longDescription", default, skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        rename = "longDescription",
+        default,
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub long_description: Option<String>,
     /// `providerDisplayName`.
-    #[serde(rename = "providerDisplayName", default, skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        rename = "providerDisplayName",
+        default,
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub provider_display_name: Option<String>,
     /// `documentationUrl`.
-    #[serde(rename = "documentationUrl", default, skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        rename = "documentationUrl",
+        default,
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub documentation_url: Option<String>,
     /// `supportUrl`.
-    #[serde(rename = "supportUrl", default, skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        rename = "supportUrl",
+        default,
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub support_url: Option<String>,
     /// `shareable` (Cloud Foundry).
     #[serde(default, skip_serializing_if = "is_none")]
@@ -145,7 +171,11 @@ pub struct ServiceMetadata {
 #[non_exhaustive]
 pub struct PlanMetadata {
     /// `displayName`.
-    #[serde(rename = "displayName", default, skip_serializing_if = "is_none_or_empty")]
+    #[serde(
+        rename = "displayName",
+        default,
+        skip_serializing_if = "is_none_or_empty"
+    )]
     pub display_name: Option<String>,
     /// `bullets`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -181,6 +211,24 @@ pub struct DashboardClient {
     pub redirect_uri: Option<String>,
 }
 
+impl DashboardClient {
+    /// A dashboard client with an id and a secret, and no redirect URI.
+    pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            secret: secret.into(),
+            redirect_uri: None,
+        }
+    }
+
+    /// Sets the redirect URI (an empty one is never sent).
+    #[must_use]
+    pub fn with_redirect_uri(mut self, redirect_uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(redirect_uri.into());
+        self
+    }
+}
+
 impl std::fmt::Debug for DashboardClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DashboardClient")
@@ -188,6 +236,20 @@ impl std::fmt::Debug for DashboardClient {
             .field("secret", &"<redacted>")
             .field("redirect_uri", &self.redirect_uri)
             .finish()
+    }
+}
+
+impl Cost {
+    /// A cost of `amount` in `currency` per `unit`, e.g. `Cost::new("usd", 99.0, "MONTHLY")`.
+    ///
+    /// A non-finite amount (NaN, infinity) cannot be written as JSON and is recorded as `0`.
+    pub fn new(currency: impl Into<String>, amount: f64, unit: impl Into<String>) -> Self {
+        let amount =
+            serde_json::Number::from_f64(amount).map_or_else(|| Value::from(0), Value::Number);
+        Self {
+            amount: Map::from_iter([(currency.into(), amount)]),
+            unit: unit.into(),
+        }
     }
 }
 
@@ -311,6 +373,7 @@ impl Service {
             dashboard_client: None,
             plan_updateable: None,
             plans: Vec::new(),
+            extra: Map::new(),
         }
     }
 
@@ -344,7 +407,11 @@ impl Service {
 
 impl Plan {
     /// A plan with the required fields.
-    pub fn new(id: impl Into<String>, name: impl Into<String>, description: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
         Self {
             id: id.into(),
             name: name.into(),
@@ -357,6 +424,7 @@ impl Plan {
             schemas: None,
             maximum_polling_duration: None,
             maintenance_info: None,
+            extra: Map::new(),
         }
     }
 

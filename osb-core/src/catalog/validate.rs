@@ -203,13 +203,13 @@ fn validate_plan(plan: &Plan, problems: &mut Vec<CatalogProblem>) {
             });
         }
     }
-    if let Some(info) = &plan.maintenance_info {
-        if semver::Version::parse(&info.version).is_err() {
-            problems.push(CatalogProblem::InvalidMaintenanceVersion {
-                plan: plan.id.clone(),
-                version: info.version.clone(),
-            });
-        }
+    if let Some(info) = &plan.maintenance_info
+        && semver::Version::parse(&info.version).is_err()
+    {
+        problems.push(CatalogProblem::InvalidMaintenanceVersion {
+            plan: plan.id.clone(),
+            version: info.version.clone(),
+        });
     }
     if let Some(schemas) = &plan.schemas {
         for (name, schema) in schema_list(schemas) {
@@ -228,7 +228,11 @@ fn schema_list(schemas: &Schemas) -> Vec<(&'static str, &InputParametersSchema)>
             list.push(("service_instance.update", update));
         }
     }
-    if let Some(create) = schemas.service_binding.as_ref().and_then(|b| b.create.as_ref()) {
+    if let Some(create) = schemas
+        .service_binding
+        .as_ref()
+        .and_then(|b| b.create.as_ref())
+    {
         list.push(("service_binding.create", create));
     }
     list
