@@ -1,3 +1,124 @@
-//! Placeholder: built next.
+//! Turns any [`osb_core::ServiceBroker`] into a spec-exact [`tower::Service`] for hyper, axum or
+//! any tower server.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hyper_util::rt::{TokioExecutor, TokioIo};
+//! use hyper_util::service::TowerToHyperService;
+//! use osb_core::catalog::{Catalog, Plan, Service};
+//! use osb_core::*;
+//! use osb_tower::OsbService;
+//!
+//! struct MyBroker(Arc<Catalog>);
+//!
+//! #[async_trait::async_trait]
+//! impl ServiceBroker for MyBroker {
+//!     async fn catalog(&self, _: &RequestContext) -> Result<Arc<Catalog>, BrokerError> {
+//!         Ok(self.0.clone())
+//!     }
+//!     async fn provision(&self, id: &str, _: ProvisionRequest, _: &RequestContext)
+//!         -> Result<ProvisionResponse, BrokerError> {
+//!         let dashboard = format!("https://db.example.com/{id}");
+//!         Ok(ProvisionResponse::Created(ProvisionedInstance::with_dashboard_url(dashboard)))
+//!     }
+//!     async fn deprovision(&self, _: &str, _: DeprovisionRequest, _: &RequestContext)
+//!         -> Result<DeprovisionResponse, BrokerError> {
+//!         Ok(DeprovisionResponse::Deleted)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let catalog = Catalog::new(vec![
+//!     Service::new("svc", "my-db", "A database", false).with_plan(Plan::new("small", "small", "Small")),
+//! ]);
+//! let service = OsbService::new(MyBroker(Arc::new(catalog)));
+//!
+//! // Serve one connection with hyper 1 (hyper-util's adapters).
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! let server = tokio::spawn(async move {
+//!     let (stream, _) = listener.accept().await?;
+//!     hyper::server::conn::http1::Builder::new()
+//!         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+//!         .await?;
+//!     Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! });
+//!
+//! // One request, as a platform would send it.
+//! let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+//!     .build_http::<http_body_util::Full<bytes::Bytes>>();
+//! let request = http::Request::put(format!("http://{addr}/v2/service_instances/i-1"))
+//!     .header("X-Broker-API-Version", "2.12")
+//!     .header("Content-Type", "application/json")
+//!     .body(r#"{"service_id":"svc","plan_id":"small","context":{"platform":"ibmcloud"}}"#.into())?;
+//! let response = client.request(request).await?;
+//! assert_eq!(response.status(), 201);
+//! drop(client); // closes the connection, so the server task ends
+//! server.await?.map_err(|e| e.to_string())?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Overview
+//!
+//! - [`OsbService`] (built with [`OsbService::builder`]) serves the ten OSB v2.17 endpoints and
+//!   IBM Cloud's `bluemix_v1` instance-state extension for a [`ServiceBroker`](osb_core::ServiceBroker).
+//! - [`routing`] holds the route table and **the order of checks** every request passes (with
+//!   osb-spec NOTES.md §13 step numbers): version negotiation (412), query and body parsing
+//!   (400/413), protocol validation against the catalog (400/404/422), then the broker.
+//! - [`ResponseBody`] is the body of every answer; every answer is `application/json` with a JSON
+//!   object (`{}` at least), errors included, except `304` (and the optional `bluemix_v1` `204`).
+//! - Authentication runs in a layer in front of the service, so `401` comes before everything.
+//!
+//! # Mounting
+//!
+//! - hyper 1: wrap the service in `hyper_util::service::TowerToHyperService` (above).
+//! - axum: `Router::new().nest_service("/broker", service)` beside the application's routes (axum
+//!   strips the prefix; leave [`Builder::path_prefix`] unset), or `route_service`.
+//! - Under a prefix without a router: [`Builder::path_prefix`].
+//! - tower-http layers (trace, timeout, compression) wrap it like any service: it is `Clone`,
+//!   always ready, and its error type is `Infallible`.
+//!
+//! # Spec compliance
+//!
+//! OSB v2.17 (spec.md), with the deliberate choices of osb-spec NOTES.md §13:
+//! `X-Broker-API-Version` 2.12 and later by default (IBM Cloud sends 2.12), absent → 412 (400 as a
+//! setting); ids percent-decoded after splitting the path (IBM Cloud's CRN ids); empty strings and
+//! empty placeholder objects treated as absent; `organization_guid`/`space_guid` optional when a
+//! `context` is sent (strict mode available); `maintenance_info` conflicts → 422
+//! `MaintenanceInfoConflict`; fetch endpoints 404 unless the catalog declares them retrievable;
+//! `instance_usable` / `update_repeatable` only where spec.md "Service Broker Errors" allows them;
+//! `Retry-After` on last_operation; catalog `ETag` / `If-None-Match`;
+//! `X-Broker-API-Request-Identity` echoed on every answer.
+//!
+//! # Logging
+//!
+//! Every request runs in a `tracing` span `osb_request` with `method`, `route` (the template,
+//! never raw ids), `request_identity`, `status` and `latency_us`. 5xx answers and broker panics
+//! are logged at `error` with their internal cause, which never reaches the client. Bodies,
+//! parameters, credentials and the `Authorization` header are never logged; JSON errors name the
+//! field and never the value.
+//!
+//! # Stability
+//!
+//! Pre-1.0: minor releases may change the API. Enums that the spec may grow are
+//! `#[non_exhaustive]`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
 
 pub mod auth;
+mod catalog;
+mod identity;
+mod json;
+mod query;
+mod response;
+pub mod routing;
+mod service;
+mod validate;
+mod version;
+
+pub use response::ResponseBody;
+pub use routing::Endpoint;
+pub use service::{Builder, OsbService, ResponseFuture};
+pub use version::MissingVersion;

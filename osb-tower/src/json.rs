@@ -1,0 +1,230 @@
+//! Request bodies: the size limit (413) and JSON parsing (400).
+//!
+//! Spec: spec.md "Content Type" (a body that cannot be processed SHOULD be a 400) and "Vendor
+//! Extensions" (unknown fields are ignored). A wrong `Content-Type` is forgiven when the body
+//! parses (NOTES.md §1: the receiver MAY still parse).
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+use osb_core::{BoxError, BrokerError};
+use serde::de::DeserializeOwned;
+
+/// The default body limit: 1 MiB.
+pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
+
+/// 413 when the declared size is already too large (checked before reading).
+pub(crate) fn check_declared_size<B: Body>(
+    headers: &HeaderMap,
+    body: &B,
+    limit: usize,
+) -> Result<(), BrokerError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let hinted = body.size_hint().lower();
+    if declared.is_some_and(|n| n > limit as u64) || hinted > limit as u64 {
+        return Err(too_large(limit));
+    }
+    Ok(())
+}
+
+fn too_large(limit: usize) -> BrokerError {
+    BrokerError::status_code(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("The request body is larger than the limit of {limit} bytes."),
+    )
+}
+
+/// Reads the whole body, stopping with 413 as soon as it exceeds `limit`.
+pub(crate) async fn read<B>(body: B, limit: usize) -> Result<Bytes, BrokerError>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            let err: BoxError = err.into();
+            tracing::debug!(error = %err, "failed to read the request body");
+            BrokerError::bad_request("The request body could not be read.")
+        })?;
+        let Ok(mut data) = frame.into_data() else {
+            continue; // trailers carry nothing for OSB
+        };
+        let len = first.as_ref().map_or(0, Bytes::len) + buf.len() + data.remaining();
+        if len > limit {
+            return Err(too_large(limit));
+        }
+        // The common case is one chunk: keep it without copying.
+        if first.is_none() && buf.is_empty() {
+            first = Some(data.copy_to_bytes(data.remaining()));
+        } else {
+            if let Some(first) = first.take() {
+                buf.extend_from_slice(&first);
+            }
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                let n = chunk.len();
+                buf.extend_from_slice(chunk);
+                data.advance(n);
+            }
+        }
+    }
+    Ok(match first {
+        Some(first) => first,
+        None => buf.freeze(),
+    })
+}
+
+/// Parses a JSON body into `T`, with a 400 that names the field or position and never a value.
+pub(crate) fn parse<T: DeserializeOwned>(
+    bytes: &[u8],
+    headers: &HeaderMap,
+) -> Result<T, BrokerError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let fail = |problem: String| {
+        let description = if is_json(headers) {
+            format!("The request body is not valid: {problem}.")
+        } else {
+            format!(
+                "The request body is not valid JSON ({problem}); send Content-Type: application/json."
+            )
+        };
+        BrokerError::bad_request(description)
+    };
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|err| fail(describe(err.inner(), &err.path().to_string())))?;
+    // Trailing characters after the object.
+    deserializer.end().map_err(|err| fail(describe(&err, ".")))?;
+    Ok(value)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json")
+                || (mime.len() > 5 && mime[mime.len() - 5..].eq_ignore_ascii_case("+json"))
+        })
+}
+
+/// What was wrong, without echoing request values (they may be secrets in `parameters`).
+fn describe(inner: &serde_json::Error, path: &str) -> String {
+    let (line, column) = (inner.line(), inner.column());
+    match inner.classify() {
+        serde_json::error::Category::Eof if bytes_were_empty(line, column) => {
+            "the body is empty; expected a JSON object".to_owned()
+        }
+        serde_json::error::Category::Eof => {
+            format!("unexpected end of JSON at line {line} column {column}")
+        }
+        serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
+            format!("malformed JSON at line {line} column {column}")
+        }
+        serde_json::error::Category::Data => {
+            let message = redact(&strip_position(&inner.to_string()));
+            if path == "." {
+                message
+            } else {
+                format!("field `{path}`: {message}")
+            }
+        }
+    }
+}
+
+fn bytes_were_empty(line: usize, column: usize) -> bool {
+    line == 1 && column == 0
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `invalid type: string "hunter2", expected a map` → `invalid type: string, expected a map`.
+fn redact(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some((unexpected, expected)) = rest.split_once(", expected ") {
+                let kind = unexpected
+                    .split(['"', '`'])
+                    .next()
+                    .unwrap_or_default()
+                    .trim();
+                return format!("{prefix}{kind}, expected {expected}");
+            }
+            return format!("{prefix}<redacted>");
+        }
+    }
+    if message.starts_with("unknown variant") {
+        return "unknown variant".to_owned();
+    }
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use osb_core::ProvisionRequest;
+
+    fn json_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        h
+    }
+
+    fn err(body: &str) -> String {
+        parse::<ProvisionRequest>(body.as_bytes(), &json_headers())
+            .unwrap_err()
+            .description()
+            .to_owned()
+    }
+
+    #[test]
+    fn errors_name_the_field_or_position() {
+        assert!(err(r#"{"plan_id":"p"}"#).contains("missing field `service_id`"));
+        assert!(err(r#"{"service_id":"","plan_id":"p"}"#).contains("field `service_id`"));
+        assert!(err(r#"{"service_id":"s",}"#).contains("line 1 column"));
+        assert!(err("").contains("empty"));
+        assert!(err(r#"{"service_id":"s""#).contains("end of JSON"));
+        assert!(err(r#"{"service_id":"s","plan_id":"p"} x"#).contains("line 1"));
+    }
+
+    #[test]
+    fn errors_never_echo_values() {
+        let message = err(r#"{"service_id":"s","plan_id":"p","parameters":"hunter2"}"#);
+        assert!(message.contains("field `parameters`"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        let message = err(r#"{"service_id":"s","plan_id":"p","parameters":{"a":1},"context":"pw-123"}"#);
+        assert!(!message.contains("pw-123"), "{message}");
+    }
+
+    #[test]
+    fn content_type_is_only_mentioned_when_wrong() {
+        let none = HeaderMap::new();
+        let message = parse::<ProvisionRequest>(b"nope", &none).unwrap_err();
+        assert!(message.description().contains("Content-Type"));
+        assert!(parse::<ProvisionRequest>(br#"{"service_id":"s","plan_id":"p"}"#, &none).is_ok());
+    }
+
+    #[test]
+    fn read_caps_the_body() {
+        use futures_util::FutureExt as _;
+        let body = http_body_util::Full::new(Bytes::from(vec![b' '; 11]));
+        let err = read(body, 10).now_or_never().unwrap().unwrap_err();
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = http_body_util::Full::new(Bytes::from_static(b"{}"));
+        assert_eq!(read(body, 10).now_or_never().unwrap().unwrap(), "{}");
+    }
+}
