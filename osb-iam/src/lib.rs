@@ -1,1 +1,25 @@
-//! Placeholder: built next.
+//! IBM Cloud IAM for OSB brokers: bearer-token verification as tower middleware, and the
+//! API-key token client.
+//!
+//! CRATE_DOCS_PLACEHOLDER
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+
+pub mod apikey;
+mod auth;
+mod backend;
+mod claims;
+mod client;
+mod environment;
+pub mod keys;
+mod policy;
+mod rejection;
+mod verifier;
+
+pub use auth::{IamAuth, IamAuthLayer, ResponseFuture};
+pub use backend::BACKEND;
+pub use claims::IamClaims;
+pub use environment::Environment;
+pub use policy::{Policy, PolicyViolation};
+pub use rejection::TokenRejection;
+pub use verifier::{Verifier, VerifierBuilder};

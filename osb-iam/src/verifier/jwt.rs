@@ -1,0 +1,71 @@
+//! Splitting and decoding a JWS compact serialisation, and checking its header before any key
+//! is looked up.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::TokenRejection;
+
+/// The one algorithm IAM signs with.
+const RS256: &str = "RS256";
+
+/// A token split into its parts, header checked.
+pub(super) struct Parts<'a> {
+    /// `base64(header) "." base64(payload)`: what the signature covers.
+    pub(super) signing_input: &'a str,
+    pub(super) payload: &'a str,
+    pub(super) signature: &'a str,
+    pub(super) kid: String,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+    crit: Option<Value>,
+}
+
+fn malformed(reason: &'static str) -> TokenRejection {
+    TokenRejection::Malformed { reason }
+}
+
+/// Splits `token` and checks its header: `alg` must be exactly `RS256` (RFC 8725 §3.1: never
+/// let the token choose), before any key lookup.
+pub(super) fn split(token: &str) -> Result<Parts<'_>, TokenRejection> {
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (segments.next(), segments.next(), segments.next(), segments.next())
+    else {
+        return Err(malformed("not three dot-separated segments"));
+    };
+    let header_segment = header;
+    let header_bytes = decode(header)?;
+    let header: Header =
+        serde_json::from_slice(&header_bytes).map_err(|_| malformed("the header is not a JOSE header"))?;
+    if header.alg != RS256 {
+        // Covers `none` and `HS256` (the public key used as an HMAC secret), RFC 8725 §2.1.
+        let mut alg = header.alg;
+        alg.truncate(32);
+        return Err(TokenRejection::DisallowedAlgorithm { alg });
+    }
+    if header.crit.is_some() {
+        // RFC 7515 §4.1.11: critical extensions this verifier does not know must be refused.
+        return Err(malformed("the header has critical extensions"));
+    }
+    let kid = header.kid.ok_or(TokenRejection::MissingKeyId)?;
+    // OK because `header` and `payload` are the first two segments of `token`.
+    let signing_input = &token[..header_segment.len() + 1 + payload.len()];
+    Ok(Parts { signing_input, payload, signature, kid })
+}
+
+/// Decodes one unpadded base64url segment.
+pub(super) fn decode(segment: &str) -> Result<Vec<u8>, TokenRejection> {
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| malformed("a segment is not base64url"))
+}
+
+/// Decodes the payload into a JSON object.
+pub(super) fn claims(payload: &str) -> Result<Map<String, Value>, TokenRejection> {
+    serde_json::from_slice(&decode(payload)?).map_err(|_| malformed("the claims are not a JSON object"))
+}
