@@ -7,33 +7,42 @@ use crate::context::Context;
 use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty};
 use crate::operation::OperationToken;
 
-/// The body of a bind request. `parameters` are redacted in `Debug` output.
+/// The body of a bind request (spec.md "Binding" → Request → Body; rotation: "Request
+/// (Rotating a Service Binding)").
+///
+/// Parsed leniently (osb-spec NOTES.md §13): unknown fields are ignored, `""` means absent and
+/// `"bind_resource": {}` is accepted. `service_id` and `plan_id` must be present and non-empty.
+/// `parameters` are redacted in `Debug` output.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct BindRequest {
-    /// The offering's id.
+    /// `service_id`*: the offering's id.
     #[serde(deserialize_with = "crate::lenient::service_id")]
     pub service_id: String,
-    /// The plan's id.
+    /// `plan_id`*: the plan's id.
     #[serde(deserialize_with = "crate::lenient::plan_id")]
     pub plan_id: String,
-    /// Platform context (2.13).
+    /// `context` (2.13): where the binding is made (profile.md "Context Object").
     #[serde(default, skip_serializing_if = "is_none")]
     pub context: Option<Context>,
-    /// Deprecated in favour of `bind_resource.app_guid`.
+    /// `app_guid`: deprecated in favour of `bind_resource.app_guid`, still sent by 2.12-era
+    /// platforms. Read both with [`BindRequest::app_guid`].
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
         skip_serializing_if = "is_none_or_empty"
     )]
     pub app_guid: Option<String>,
-    /// What the binding is for.
+    /// `bind_resource`: the platform resources the binding is for (spec.md "Bind Resource
+    /// Object"); the object and all its fields are optional.
     #[serde(default, skip_serializing_if = "is_none")]
     pub bind_resource: Option<BindResource>,
-    /// Configuration parameters (may hold secrets).
+    /// `parameters`: configuration parameters (may hold secrets). A broker SHOULD validate them,
+    /// e.g. against the plan's `schemas.service_binding.create`.
     #[serde(default, skip_serializing_if = "is_none")]
     pub parameters: Option<Map<String, Value>>,
-    /// The binding this one rotates (2.17).
+    /// `predecessor_binding_id` (2.17): the non-expired binding of the same instance this one
+    /// rotates; only for plans with `binding_rotatable: true` (spec.md "Binding Rotation").
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
@@ -80,18 +89,19 @@ impl std::fmt::Debug for BindRequest {
     }
 }
 
-/// `bind_resource`: the application or route bound, plus platform extras (kept in `extra`).
+/// `bind_resource`: the application or route bound, plus platform extras kept in `extra`
+/// (spec.md "Bind Resource Object", profile.md "Bind Resource Object").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct BindResource {
-    /// The application's GUID.
+    /// `app_guid`: the application (Cloud Foundry) or scope, e.g. a namespace (Kubernetes).
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
         skip_serializing_if = "is_none_or_empty"
     )]
     pub app_guid: Option<String>,
-    /// The route, for route services.
+    /// `route`: the URL of the application to intermediate, for route services.
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
@@ -103,14 +113,15 @@ pub struct BindResource {
     pub extra: Map<String, Value>,
 }
 
-/// Binding metadata (`expires_at` 2.16, `renew_before` 2.17), ISO 8601 strings.
+/// Binding metadata (spec.md "Binding Metadata Object"): `expires_at` (2.16) and `renew_before`
+/// (2.17), ISO 8601 strings in the pattern `yyyy-mm-ddThh:mm:ss.sZ`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct BindingMetadata {
-    /// When the binding expires.
+    /// `expires_at`: when the binding becomes invalid, e.g. `2019-12-31T23:59:59.0Z`.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub expires_at: Option<String>,
-    /// When the platform should rotate the binding (at most `expires_at`).
+    /// `renew_before`: when the binding SHOULD be renewed (rotated); at most `expires_at`.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub renew_before: Option<String>,
 }
@@ -119,15 +130,15 @@ pub struct BindingMetadata {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct VolumeMount {
-    /// The volume driver.
+    /// `driver`*: the volume driver plugin that manages the device.
     pub driver: String,
-    /// Where to mount in the container.
+    /// `container_dir`*: where the volume is mounted in the application container.
     pub container_dir: String,
-    /// `r` or `rw`.
+    /// `mode`*: `r` (read-only) or `rw` (read-write).
     pub mode: String,
-    /// Always `shared`.
+    /// `device_type`*: `shared`, the only type the spec defines.
     pub device_type: String,
-    /// The device.
+    /// `device`*: the device's details.
     pub device: Device,
 }
 
@@ -154,9 +165,9 @@ impl VolumeMount {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Device {
-    /// The volume's id.
+    /// `volume_id`*: the shared volume mounted on every application instance.
     pub volume_id: String,
-    /// Driver configuration.
+    /// `mount_config`: configuration passed to the driver when the volume is mounted.
     #[serde(default, skip_serializing_if = "is_none")]
     pub mount_config: Option<Map<String, Value>>,
 }
@@ -182,11 +193,11 @@ impl Device {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Endpoint {
-    /// A host name or IP address.
+    /// `host`*: a host name or a single IP address.
     pub host: String,
-    /// Ports or ranges (`"443"`, `"9000-9010"`).
+    /// `ports`*: a non-empty list of ports (`"443"`) or port ranges (`"9000-9010"`).
     pub ports: Vec<String>,
-    /// `tcp` (default), `udp` or `all`.
+    /// `protocol`: `tcp`, `udp` or `all`. Absent means `tcp`.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub protocol: Option<String>,
 }
@@ -209,28 +220,31 @@ impl Endpoint {
     }
 }
 
-/// A complete binding: the body of a 200 or 201 bind answer.
+/// A complete binding: the body of a 200 or 201 bind answer (spec.md "Binding" → Response →
+/// Body). Only a synchronous answer or a fetch carries it: a 202 is [`BindAccepted`].
 ///
 /// `credentials` are redacted in `Debug` output.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Binding {
-    /// Binding metadata.
+    /// `metadata`: expiry and renewal times; never data needed to connect.
     #[serde(default, skip_serializing_if = "is_none")]
     pub metadata: Option<BindingMetadata>,
-    /// Credentials for the application.
+    /// `credentials`: what applications need to access the service. MUST be returned when the
+    /// broker generates credentials.
     #[serde(default, skip_serializing_if = "is_none")]
     pub credentials: Option<Map<String, Value>>,
-    /// Needs `requires: ["syslog_drain"]`.
+    /// `syslog_drain_url`: where logs are streamed. Needs `requires: ["syslog_drain"]`.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub syslog_drain_url: Option<String>,
-    /// Needs `requires: ["route_forwarding"]`.
+    /// `route_service_url`: where the platform proxies `bind_resource.route`. Needs
+    /// `requires: ["route_forwarding"]`.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub route_service_url: Option<String>,
-    /// Needs `requires: ["volume_mount"]`.
+    /// `volume_mounts`: remote storage to mount. Needs `requires: ["volume_mount"]`.
     #[serde(default, skip_serializing_if = "is_none")]
     pub volume_mounts: Option<Vec<VolumeMount>>,
-    /// Every endpoint relevant to the application.
+    /// `endpoints` (2.15): if present, every endpoint relevant to the application.
     #[serde(default, skip_serializing_if = "is_none")]
     pub endpoints: Option<Vec<Endpoint>>,
 }
@@ -262,7 +276,7 @@ impl std::fmt::Debug for Binding {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct BindAccepted {
-    /// The operation to poll.
+    /// `operation`: the token the platform echoes when polling.
     #[serde(default, skip_serializing_if = "is_none")]
     pub operation: Option<OperationToken>,
 }
@@ -320,14 +334,17 @@ pub struct FetchBindingRequest {
     pub plan_id: Option<String>,
 }
 
-/// The 200 answer to a fetch-binding request: the binding plus its parameters.
+/// The 200 answer to a fetch-binding request (spec.md "Fetching a Service Binding" → Body): the
+/// binding plus its parameters. Unlike a fetched instance it has no `service_id` / `plan_id`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct FetchBindingResponse {
-    /// The binding (credentials included).
+    /// The binding's fields (`metadata`, `credentials`, `syslog_drain_url`,
+    /// `route_service_url`, `volume_mounts`, `endpoints`), inline in the body.
     #[serde(flatten)]
     pub binding: Binding,
-    /// The parameters the binding was created with.
+    /// `parameters`: the parameters the binding was created with (a broker MAY omit sensitive
+    /// ones).
     #[serde(default, skip_serializing_if = "is_none")]
     pub parameters: Option<Map<String, Value>>,
 }

@@ -8,7 +8,8 @@ use crate::catalog::MaintenanceInfo;
 use crate::lenient::{Redacted, is_none, is_none_or_empty};
 use crate::provision::InstanceMetadata;
 
-/// The query of a fetch-instance request: optional hints, empty values ignored.
+/// The query of a fetch-instance request (spec.md "Fetching a Service Instance" → Parameters):
+/// optional hints (2.16), empty values ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FetchInstanceRequest {
@@ -18,26 +19,27 @@ pub struct FetchInstanceRequest {
     pub plan_id: Option<String>,
 }
 
-/// The 200 answer to a fetch-instance request. `parameters` are redacted in `Debug`.
+/// The 200 answer to a fetch-instance request (spec.md "Fetching a Service Instance" → Body).
+/// `parameters` are redacted in `Debug`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct FetchInstanceResponse {
-    /// The offering's id (optional in the spec; clients expect it).
+    /// `service_id`: the offering's id (optional in the spec; clients expect it).
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub service_id: Option<String>,
-    /// The plan's id (optional in the spec; clients expect it).
+    /// `plan_id`: the plan's id (optional in the spec; clients expect it).
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub plan_id: Option<String>,
-    /// The dashboard URL.
+    /// `dashboard_url`: where users manage the instance.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub dashboard_url: Option<String>,
-    /// The parameters (a broker may omit sensitive ones).
+    /// `parameters`: the instance's parameters (a broker MAY omit sensitive ones).
     #[serde(default, skip_serializing_if = "is_none")]
     pub parameters: Option<Map<String, Value>>,
-    /// The maintenance info (2.17).
+    /// `maintenance_info` (2.17): the maintenance version the instance runs.
     #[serde(default, skip_serializing_if = "is_none")]
     pub maintenance_info: Option<MaintenanceInfo>,
-    /// Instance metadata (2.17).
+    /// `metadata` (2.17): labels and attributes.
     #[serde(default, skip_serializing_if = "is_none")]
     pub metadata: Option<InstanceMetadata>,
 }

@@ -8,7 +8,7 @@ use crate::context::Context;
 use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty};
 use crate::operation::OperationToken;
 
-/// The body of a provision request.
+/// The body of a provision request (spec.md "Provisioning" → Request → Body).
 ///
 /// Parsed leniently (osb-spec NOTES.md §13): unknown fields are ignored, `""` means absent and a
 /// `maintenance_info` without a `version` (`{}`) is treated as not provided. `service_id` and
@@ -16,33 +16,37 @@ use crate::operation::OperationToken;
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ProvisionRequest {
-    /// The offering's id.
+    /// `service_id`*: the offering's id, from the catalog.
     #[serde(deserialize_with = "crate::lenient::service_id")]
     pub service_id: String,
-    /// The plan's id.
+    /// `plan_id`*: the plan's id, a plan of that offering.
     #[serde(deserialize_with = "crate::lenient::plan_id")]
     pub plan_id: String,
-    /// Platform context.
+    /// `context`: where the instance is made (profile.md "Context Object").
     #[serde(default, skip_serializing_if = "is_none")]
     pub context: Option<Context>,
-    /// Deprecated in favour of `context`, still sent by Cloud Foundry.
+    /// `organization_guid`: deprecated in favour of `context`, still sent by Cloud Foundry.
+    /// The spec marks it required; this model leaves the presence check to the HTTP layer
+    /// (osb-spec NOTES.md §13).
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
         skip_serializing_if = "is_none_or_empty"
     )]
     pub organization_guid: Option<String>,
-    /// Deprecated in favour of `context`, still sent by Cloud Foundry.
+    /// `space_guid`: deprecated in favour of `context`, like `organization_guid`.
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
         skip_serializing_if = "is_none_or_empty"
     )]
     pub space_guid: Option<String>,
-    /// Configuration parameters (may hold secrets).
+    /// `parameters`: configuration parameters (may hold secrets). A broker SHOULD validate them,
+    /// e.g. against the plan's `schemas.service_instance.create`.
     #[serde(default, skip_serializing_if = "is_none")]
     pub parameters: Option<Map<String, Value>>,
-    /// The maintenance version the platform expects (2.15).
+    /// `maintenance_info` (2.15): the maintenance version the platform expects; only `version`
+    /// counts. A mismatch with the plan is `422 MaintenanceInfoConflict`.
     #[serde(
         default,
         deserialize_with = "crate::lenient::maintenance_info",
@@ -80,26 +84,28 @@ impl std::fmt::Debug for ProvisionRequest {
     }
 }
 
-/// Instance metadata in provision, update and fetch answers (`labels` 2.16, `attributes` 2.17).
+/// Instance metadata in provision, update and fetch answers (spec.md "Service Instance
+/// Metadata"): `labels` (2.16) and `attributes` (2.17).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct InstanceMetadata {
-    /// Labels; platforms replace all labels on each provision or update.
+    /// `labels`: key-value pairs meaningful to users, implying no platform behaviour; platforms
+    /// replace all labels on each provision or update.
     #[serde(default, skip_serializing_if = "is_none")]
     pub labels: Option<Map<String, Value>>,
-    /// Broker-generated attributes.
+    /// `attributes`: broker-generated key-value pairs that MAY imply platform behaviour.
     #[serde(default, skip_serializing_if = "is_none")]
     pub attributes: Option<Map<String, Value>>,
 }
 
-/// The body of a 200 or 201 provision answer.
+/// The body of a 200 or 201 provision answer (spec.md "Provisioning" → Response → Body).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ProvisionedInstance {
-    /// Where users manage the instance.
+    /// `dashboard_url`: where users manage the instance; give it in the first answer.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub dashboard_url: Option<String>,
-    /// Instance metadata.
+    /// `metadata`: labels and attributes.
     #[serde(default, skip_serializing_if = "is_none")]
     pub metadata: Option<InstanceMetadata>,
 }
@@ -114,17 +120,18 @@ impl ProvisionedInstance {
     }
 }
 
-/// The body of a 202 provision answer. A dashboard must be given in this first answer.
+/// The body of a 202 provision answer (spec.md "Provisioning" → Response → Body). A dashboard
+/// URL MUST be given in this first answer, even though provisioning is asynchronous.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ProvisionAccepted {
-    /// Where users manage the instance.
+    /// `dashboard_url`: where users manage the instance.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub dashboard_url: Option<String>,
-    /// The operation to poll.
+    /// `operation`: the token the platform echoes when polling (at most 10,000 characters).
     #[serde(default, skip_serializing_if = "is_none")]
     pub operation: Option<OperationToken>,
-    /// Instance metadata.
+    /// `metadata`: labels and attributes.
     #[serde(default, skip_serializing_if = "is_none")]
     pub metadata: Option<InstanceMetadata>,
 }

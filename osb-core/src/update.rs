@@ -9,32 +9,35 @@ use crate::lenient::{Redacted, empty_string_as_none, is_none, is_none_or_empty};
 use crate::operation::OperationToken;
 use crate::provision::InstanceMetadata;
 
-/// The body of an update request. Absent `plan_id` or `parameters` change nothing.
+/// The body of an update request (spec.md "Updating a Service Instance" → Request → Body).
+///
+/// Absent `plan_id` or `parameters` change nothing; `""` counts as absent.
 ///
 /// `parameters` are redacted in `Debug` output.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct UpdateRequest {
-    /// The offering's id.
+    /// `service_id`*: the offering's id.
     #[serde(deserialize_with = "crate::lenient::service_id")]
     pub service_id: String,
-    /// The new plan, if the plan changes.
+    /// `plan_id`: the plan to move to; absent means the plan MUST NOT change.
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
         skip_serializing_if = "is_none_or_empty"
     )]
     pub plan_id: Option<String>,
-    /// Platform context.
+    /// `context`: where the instance lives (profile.md "Context Object").
     #[serde(default, skip_serializing_if = "is_none")]
     pub context: Option<Context>,
-    /// Parameters to change (only those the user specified).
+    /// `parameters`: the parameters the user specified for this update (may hold secrets);
+    /// absent means the parameters MUST NOT change.
     #[serde(default, skip_serializing_if = "is_none")]
     pub parameters: Option<Map<String, Value>>,
-    /// What the instance looked like before.
+    /// `previous_values`: the instance before the update (informational).
     #[serde(default, skip_serializing_if = "is_none")]
     pub previous_values: Option<PreviousValues>,
-    /// The maintenance version to move to (2.15).
+    /// `maintenance_info` (2.15): the maintenance version to move to; only `version` counts.
     #[serde(
         default,
         deserialize_with = "crate::lenient::maintenance_info",
@@ -70,32 +73,33 @@ impl std::fmt::Debug for UpdateRequest {
     }
 }
 
-/// Information about the instance before the update (informational only).
+/// Information about the instance before the update (spec.md "Previous Values Object";
+/// informational only).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PreviousValues {
-    /// Deprecated: the offering's id.
+    /// `service_id`: deprecated (the offering never changes).
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
         skip_serializing_if = "is_none_or_empty"
     )]
     pub service_id: Option<String>,
-    /// The plan before the update.
+    /// `plan_id`: the plan before the update.
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
         skip_serializing_if = "is_none_or_empty"
     )]
     pub plan_id: Option<String>,
-    /// Deprecated: the org.
+    /// `organization_id`: deprecated; the org is in `context`.
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
         skip_serializing_if = "is_none_or_empty"
     )]
     pub organization_id: Option<String>,
-    /// Deprecated: the space.
+    /// `space_id`: deprecated; the space is in `context`.
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",
@@ -112,29 +116,30 @@ pub struct PreviousValues {
     pub maintenance_info: Option<MaintenanceInfo>,
 }
 
-/// The body of a 200 update answer.
+/// The body of a 200 update answer (spec.md "Updating a Service Instance" → Response → Body).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct UpdatedInstance {
-    /// A new dashboard URL; absent keeps the old one.
+    /// `dashboard_url`: a new dashboard URL; absent keeps the old one.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub dashboard_url: Option<String>,
-    /// Instance metadata.
+    /// `metadata`: labels and attributes.
     #[serde(default, skip_serializing_if = "is_none")]
     pub metadata: Option<InstanceMetadata>,
 }
 
-/// The body of a 202 update answer.
+/// The body of a 202 update answer (spec.md "Updating a Service Instance" → Response → Body).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct UpdateAccepted {
-    /// A new dashboard URL; absent keeps the old one.
+    /// `dashboard_url`: a new dashboard URL; absent keeps the old one.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub dashboard_url: Option<String>,
-    /// The operation to poll.
+    /// `operation`: the token the platform echoes when polling (non-empty, at most 10,000
+    /// characters).
     #[serde(default, skip_serializing_if = "is_none")]
     pub operation: Option<OperationToken>,
-    /// Instance metadata.
+    /// `metadata`: labels and attributes.
     #[serde(default, skip_serializing_if = "is_none")]
     pub metadata: Option<InstanceMetadata>,
 }

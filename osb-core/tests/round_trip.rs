@@ -569,3 +569,20 @@ fn operation_token_serialises_as_a_plain_string() {
         Value::from("task_10")
     );
 }
+
+#[test]
+fn schemas_built_in_code_have_the_spec_shape() {
+    let schema = json!({"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"});
+    let schemas = Schemas::default()
+        .with_instance_create(schema.clone())
+        .with_instance_update(schema.clone())
+        .with_binding_create(schema.clone());
+    assert_eq!(
+        serde_json::to_value(&schemas).unwrap(),
+        json!({
+            "service_instance": {"create": {"parameters": schema}, "update": {"parameters": schema}},
+            "service_binding": {"create": {"parameters": schema}}
+        })
+    );
+    assert_eq!(serde_json::to_value(Schemas::default()).unwrap(), json!({}));
+}

@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::lenient::{is_none, is_none_or_empty};
 
-/// The answer to `GET /v2/catalog`: `{"services": [...]}`.
+/// The answer to `GET /v2/catalog`: `{"services": [...]}` (spec.md "Catalog Management" →
+/// Response → Body).
 ///
 /// # Example
 ///
@@ -30,85 +31,108 @@ use crate::lenient::{is_none, is_none_or_empty};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Catalog {
-    /// The service offerings (may be empty).
+    /// `services`*: the service offerings. MAY be empty.
     pub services: Vec<Service>,
 }
 
 /// A service offering (spec.md "Service Offering Object").
+///
+/// Fields marked * are required by the spec. Optional booleans are `Option<bool>` so that what
+/// the broker wrote is what the platform reads; the accessors ([`Service::instances_retrievable`]
+/// and friends) apply the spec's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Service {
-    /// The offering's name, unique in the catalog.
+    /// `name`*: non-empty and unique across the catalog (compared case-sensitively). A
+    /// CLI-friendly name (alphanumerics, `.` and `-`) is RECOMMENDED.
     pub name: String,
-    /// The offering's id: globally unique, never changes.
+    /// `id`*: non-empty, globally unique, and never changes across catalog fetches. A GUID is
+    /// RECOMMENDED.
     pub id: String,
-    /// A short description.
+    /// `description`*: a short, non-empty description.
     pub description: String,
-    /// Tags.
+    /// `tags`: a classification such as `mysql`, `relational`, `caching`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    /// Permissions the offering needs: `syslog_drain`, `route_forwarding`, `volume_mount`.
+    /// `requires`: permissions the user grants on provisioning; only `syslog_drain`,
+    /// `route_forwarding` and `volume_mount` exist. A binding answer's `syslog_drain_url`,
+    /// `route_service_url` and `volume_mounts` need the matching value here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,
-    /// Whether instances can be bound; plans may override it.
+    /// `bindable`*: whether instances can be bound; the default for every plan, which may
+    /// override it ([`Plan::is_bindable`]).
     pub bindable: bool,
-    /// Whether `GET /v2/service_instances/:id` is supported (2.14).
+    /// `instances_retrievable` (2.14): whether `GET /v2/service_instances/:id` is supported
+    /// for all plans. Absent means `false`.
     #[serde(default, skip_serializing_if = "is_none")]
     pub instances_retrievable: Option<bool>,
-    /// Whether `GET …/service_bindings/:id` is supported (2.14).
+    /// `bindings_retrievable` (2.14): whether `GET …/service_bindings/:id` is supported for all
+    /// bindable plans. Absent means `false`.
     #[serde(default, skip_serializing_if = "is_none")]
     pub bindings_retrievable: Option<bool>,
-    /// Whether context-only updates are accepted (2.15).
+    /// `allow_context_updates` (2.15): whether an update that only changes the `context` is
+    /// accepted. Absent means `false`.
     #[serde(default, skip_serializing_if = "is_none")]
     pub allow_context_updates: Option<bool>,
-    /// Metadata, with the conventional fields typed.
+    /// `metadata`: opaque to the spec; the profile's conventional fields are typed
+    /// (profile.md "Service Metadata").
     #[serde(default, skip_serializing_if = "is_none")]
     pub metadata: Option<ServiceMetadata>,
-    /// The dashboard OAuth client (Cloud Foundry profile).
+    /// `dashboard_client`: the dashboard SSO client (profile.md "Catalog Extensions", a Cloud
+    /// Foundry extension).
     #[serde(default, skip_serializing_if = "is_none")]
     pub dashboard_client: Option<DashboardClient>,
-    /// Whether instances may change plan; plans may override it. Spelled as the spec spells it.
+    /// `plan_updateable`: whether instances may change plan; plans may override it
+    /// ([`Plan::is_plan_updateable`]). Absent means `false`. Misspelled on purpose, as the spec
+    /// spells it (not `plan_updatable`).
     #[serde(default, skip_serializing_if = "is_none")]
     pub plan_updateable: Option<bool>,
-    /// The plans (at least one).
+    /// `plans`*: at least one plan ([`Catalog::validate`] checks it).
     pub plans: Vec<Plan>,
     /// Vendor extension fields (spec.md "Vendor Extension Fields"), kept and sent as given.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// A service plan (spec.md "Service Plan Object").
+/// A service plan (spec.md "Service Plan Object"). Fields marked * are required by the spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Plan {
-    /// The plan's id: globally unique, never changes.
+    /// `id`*: non-empty, globally unique (across every offering), never changes.
     pub id: String,
-    /// The plan's name, unique within its offering.
+    /// `name`*: non-empty and unique within its offering.
     pub name: String,
-    /// A short description.
+    /// `description`*: a short, non-empty description.
     pub description: String,
-    /// Metadata, with the conventional fields typed.
+    /// `metadata`: opaque to the spec; the profile's conventional fields are typed
+    /// (profile.md "Plan Metadata").
     #[serde(default, skip_serializing_if = "is_none")]
     pub metadata: Option<PlanMetadata>,
-    /// Whether the plan is free. Absent means `true`.
+    /// `free`: whether instances of the plan cost nothing. Absent means `true`
+    /// ([`Plan::is_free`]).
     #[serde(default, skip_serializing_if = "is_none")]
     pub free: Option<bool>,
-    /// Overrides the offering's `bindable`.
+    /// `bindable`: overrides the offering's `bindable` when present ([`Plan::is_bindable`]).
     #[serde(default, skip_serializing_if = "is_none")]
     pub bindable: Option<bool>,
-    /// Whether a binding may name a `predecessor_binding_id` (2.17).
+    /// `binding_rotatable` (2.17): whether bindings support rotation, i.e. a bind request may
+    /// name a `predecessor_binding_id` (spec.md "Binding Rotation"). Absent means `false`.
     #[serde(default, skip_serializing_if = "is_none")]
     pub binding_rotatable: Option<bool>,
-    /// Overrides the offering's `plan_updateable` (2.15).
+    /// `plan_updateable` (2.15): overrides the offering's value when present
+    /// ([`Plan::is_plan_updateable`]).
     #[serde(default, skip_serializing_if = "is_none")]
     pub plan_updateable: Option<bool>,
-    /// JSON schemas for parameters.
+    /// `schemas`: JSON schemas of the parameters of provision, update and bind.
     #[serde(default, skip_serializing_if = "is_none")]
     pub schemas: Option<Schemas>,
-    /// Seconds after which the platform stops polling (2.15).
+    /// `maximum_polling_duration` (2.15): seconds after which the platform SHOULD stop polling
+    /// `last_operation` and consider the operation failed (spec.md "Polling Interval and
+    /// Duration").
     #[serde(default, skip_serializing_if = "is_none")]
     pub maximum_polling_duration: Option<u64>,
-    /// The plan's maintenance version (2.15).
+    /// `maintenance_info` (2.15): the plan's maintenance version. A provision or update naming
+    /// another version gets `422 MaintenanceInfoConflict`.
     #[serde(default, skip_serializing_if = "is_none")]
     pub maintenance_info: Option<MaintenanceInfo>,
     /// Vendor extension fields (spec.md "Vendor Extension Fields"), kept and sent as given.
@@ -120,48 +144,48 @@ pub struct Plan {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServiceMetadata {
-    /// `displayName`.
+    /// `displayName`: the offering's name in a user interface.
     #[serde(
         rename = "displayName",
         default,
         skip_serializing_if = "is_none_or_empty"
     )]
     pub display_name: Option<String>,
-    /// `imageUrl`.
+    /// `imageUrl`: a URL to an image, or a data URL holding it.
     #[serde(rename = "imageUrl", default, skip_serializing_if = "is_none_or_empty")]
     pub image_url: Option<String>,
-    /// `longDescription`.
+    /// `longDescription`: a long description.
     #[serde(
         rename = "longDescription",
         default,
         skip_serializing_if = "is_none_or_empty"
     )]
     pub long_description: Option<String>,
-    /// `providerDisplayName`.
+    /// `providerDisplayName`: the provider's name in a user interface.
     #[serde(
         rename = "providerDisplayName",
         default,
         skip_serializing_if = "is_none_or_empty"
     )]
     pub provider_display_name: Option<String>,
-    /// `documentationUrl`.
+    /// `documentationUrl`: a link to the offering's documentation.
     #[serde(
         rename = "documentationUrl",
         default,
         skip_serializing_if = "is_none_or_empty"
     )]
     pub documentation_url: Option<String>,
-    /// `supportUrl`.
+    /// `supportUrl`: a link to the offering's support.
     #[serde(
         rename = "supportUrl",
         default,
         skip_serializing_if = "is_none_or_empty"
     )]
     pub support_url: Option<String>,
-    /// `shareable` (Cloud Foundry).
+    /// `shareable`: whether instances may be shared across spaces (Cloud Foundry).
     #[serde(default, skip_serializing_if = "is_none")]
     pub shareable: Option<bool>,
-    /// Every other field.
+    /// Every other field, kept and sent as given.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -170,43 +194,45 @@ pub struct ServiceMetadata {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PlanMetadata {
-    /// `displayName`.
+    /// `displayName`: the plan's name in a user interface.
     #[serde(
         rename = "displayName",
         default,
         skip_serializing_if = "is_none_or_empty"
     )]
     pub display_name: Option<String>,
-    /// `bullets`.
+    /// `bullets`: features of the plan, one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bullets: Vec<String>,
-    /// `costs`.
+    /// `costs`: what the plan costs, one entry per unit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub costs: Vec<Cost>,
-    /// Every other field.
+    /// Every other field, kept and sent as given.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// One cost of a plan: `{"amount": {"usd": 99.0}, "unit": "MONTHLY"}`.
+/// One cost of a plan (profile.md "Plan Metadata" → cost object):
+/// `{"amount": {"usd": 99.0}, "unit": "MONTHLY"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Cost {
-    /// Amount per currency code.
+    /// `amount`*: the price per currency code (`{"usd": 99.0, "eur": 49.0}`), as JSON numbers.
     pub amount: Map<String, Value>,
-    /// The unit, e.g. `MONTHLY`.
+    /// `unit`*: what the amount is for, e.g. `MONTHLY` or `1GB of messages over 20GB`.
     pub unit: String,
 }
 
-/// The OAuth client of a dashboard (Cloud Foundry profile). The `secret` is redacted in `Debug`.
+/// The OAuth client of a dashboard (profile.md "Dashboard Client Object", a Cloud Foundry
+/// catalog extension). The `secret` is redacted in `Debug`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DashboardClient {
-    /// The client id.
+    /// `id`*: the OAuth client id the dashboard uses.
     pub id: String,
-    /// The client secret.
+    /// `secret`*: the OAuth client secret.
     pub secret: String,
-    /// The redirect URI.
+    /// `redirect_uri`: a domain for the dashboard's OAuth redirects.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub redirect_uri: Option<String>,
 }
@@ -257,40 +283,73 @@ impl Cost {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Schemas {
-    /// Schemas for instances.
+    /// `service_instance`: schemas for provision and update.
     #[serde(default, skip_serializing_if = "is_none")]
     pub service_instance: Option<ServiceInstanceSchema>,
-    /// Schemas for bindings.
+    /// `service_binding`: the schema for bind (used only when the plan is bindable).
     #[serde(default, skip_serializing_if = "is_none")]
     pub service_binding: Option<ServiceBindingSchema>,
 }
 
-/// Instance schemas: create and update.
+impl Schemas {
+    /// Sets the provision schema (`service_instance.create.parameters`).
+    #[must_use]
+    pub fn with_instance_create(mut self, parameters: Value) -> Self {
+        self.service_instance
+            .get_or_insert_with(Default::default)
+            .create = Some(InputParametersSchema::new(parameters));
+        self
+    }
+
+    /// Sets the update schema (`service_instance.update.parameters`).
+    #[must_use]
+    pub fn with_instance_update(mut self, parameters: Value) -> Self {
+        self.service_instance
+            .get_or_insert_with(Default::default)
+            .update = Some(InputParametersSchema::new(parameters));
+        self
+    }
+
+    /// Sets the bind schema (`service_binding.create.parameters`).
+    #[must_use]
+    pub fn with_binding_create(mut self, parameters: Value) -> Self {
+        self.service_binding
+            .get_or_insert_with(Default::default)
+            .create = Some(InputParametersSchema::new(parameters));
+        self
+    }
+}
+
+/// Instance schemas: create and update (spec.md "Service Instance Schema Object").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServiceInstanceSchema {
-    /// Parameters of a provision.
+    /// `create`: the parameters of a provision.
     #[serde(default, skip_serializing_if = "is_none")]
     pub create: Option<InputParametersSchema>,
-    /// Parameters of an update.
+    /// `update`: the parameters of an update.
     #[serde(default, skip_serializing_if = "is_none")]
     pub update: Option<InputParametersSchema>,
 }
 
-/// Binding schemas: create.
+/// Binding schemas: create (spec.md "Service Binding Schema Object").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServiceBindingSchema {
-    /// Parameters of a bind.
+    /// `create`: the parameters of a bind.
     #[serde(default, skip_serializing_if = "is_none")]
     pub create: Option<InputParametersSchema>,
 }
 
-/// `{"parameters": <JSON schema>}`.
+/// `{"parameters": <JSON schema>}` (spec.md "Input Parameters Schema Object").
+///
+/// The schema MUST declare `$schema`, MUST NOT use external references and MUST NOT exceed
+/// 64 kB; [`Catalog::validate`] checks the first and the last.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct InputParametersSchema {
-    /// The JSON schema (draft-04 at least; `$schema` required).
+    /// `parameters`: the JSON schema of the parameters object (platforms support draft-04 at
+    /// least).
     #[serde(default, skip_serializing_if = "is_none")]
     pub parameters: Option<Value>,
 }
@@ -310,9 +369,10 @@ impl InputParametersSchema {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MaintenanceInfo {
-    /// A SemVer 2.0 version.
+    /// `version`*: a SemVer 2.0 version, e.g. `2.1.1+abcdef`.
     pub version: String,
-    /// What the version changes.
+    /// `description`: the impact of the maintenance update, shown to users before they
+    /// trigger it.
     #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub description: Option<String>,
 }
