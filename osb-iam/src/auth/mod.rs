@@ -1,7 +1,7 @@
 //! Bearer-token authentication in front of a service: the [`IamAuth`] middleware and its
 //! [`IamAuthLayer`], plus the `osb_tower::auth::Authenticate` implementation of [`Verifier`].
 
-//TMP mod authenticate;
+mod authenticate;
 mod layer;
 
 use std::future::Future;
