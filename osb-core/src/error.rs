@@ -318,20 +318,22 @@ impl From<ErrorKind> for BrokerError {
     }
 }
 
-/// The OSB error body: `{error?, description?, instance_usable?, update_repeatable?}`.
+/// The OSB error body (spec.md "Service Broker Errors"):
+/// `{error?, description?, instance_usable?, update_repeatable?}`. Empty strings are never
+/// serialised.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ErrorBody {
-    /// A single CamelCase word.
+    /// `error`: a single CamelCase word, e.g. `AsyncRequired` (spec.md "Error Codes").
     #[serde(default, skip_serializing_if = "crate::lenient::is_none_or_empty")]
     pub error: Option<String>,
-    /// A user-facing description.
+    /// `description`: a user-facing message (IBM Cloud's console shows it as is).
     #[serde(default, skip_serializing_if = "crate::lenient::is_none_or_empty")]
     pub description: Option<String>,
-    /// Failed update or deprovision only.
+    /// `instance_usable` (2.16): failed update or deprovision only. Absent means `true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_usable: Option<bool>,
-    /// Failed update only.
+    /// `update_repeatable` (2.16): failed update only. Absent means `true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_repeatable: Option<bool>,
 }

@@ -4,23 +4,29 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-/// The query of a last-operation request. All fields are optional hints; empty values are absent.
+/// The query of a last-operation request (spec.md "Polling Last Operation for Service Instances"
+/// and "… for Service Bindings" → Parameters). All fields are optional hints; empty values are
+/// absent.
 ///
 /// `operation` may not be a token the broker returned (some clients send `provision` or nothing):
 /// answer for the resource's latest operation then (NOTES.md §13).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LastOperationRequest {
-    /// The offering's id.
+    /// `service_id`: the offering's id.
     pub service_id: Option<String>,
-    /// The plan's id (the *old* plan after a plan change).
+    /// `plan_id`: the plan's id (the *old* plan while a plan change runs).
     pub plan_id: Option<String>,
-    /// The operation token, as echoed by the platform.
+    /// `operation`: the token the broker returned with its 202, percent-decoded; it may also be
+    /// a word like `provision` or be missing.
     pub operation: Option<String>,
 }
 
-/// The state of an instance operation. `instance_usable` / `update_repeatable` exist only where
-/// the spec allows them (spec.md "Body" of last_operation: failed update or deprovision).
+/// The `state` of an instance operation: `in progress`, `succeeded` or `failed`.
+///
+/// `instance_usable` / `update_repeatable` exist only where the spec allows them (spec.md
+/// "Polling Last Operation for Service Instances" → Body: a failed update or deprovision), so
+/// a body the spec forbids cannot be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OperationState {
@@ -36,31 +42,58 @@ pub enum OperationState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Failure {
-    /// A provision failed (no flags: the platform orphan-mitigates).
+    /// A provision failed: no flags (the platform may orphan-mitigate).
     Provision,
     /// An update failed.
     Update {
-        /// Whether the instance still works (default `true` on the platform side).
+        /// `instance_usable`: whether the instance still works. Absent means `true`.
         instance_usable: Option<bool>,
-        /// Whether the same update may be tried again (default `true`).
+        /// `update_repeatable`: whether the same update may succeed if repeated. Absent means
+        /// `true`.
         update_repeatable: Option<bool>,
     },
     /// A deprovision failed.
     Deprovision {
-        /// Whether the instance still works.
+        /// `instance_usable`: whether the instance still works. Absent means `true`.
         instance_usable: Option<bool>,
     },
 }
 
-/// The answer to an instance last-operation poll.
+/// The answer to an instance last-operation poll (spec.md "Polling Last Operation for Service
+/// Instances" → Response): the 200 body, plus the `Retry-After` header.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use osb_core::{Failure, LastOperation, OperationState};
+///
+/// let polling = LastOperation::new(OperationState::InProgress)
+///     .with_description("Creating service (10% complete).")
+///     .with_retry_after(Duration::from_secs(10));
+/// assert_eq!(
+///     serde_json::to_value(&polling)?,
+///     serde_json::json!({"state": "in progress", "description": "Creating service (10% complete)."}),
+/// );
+///
+/// let failed = LastOperation::new(OperationState::Failed(Failure::Deprovision {
+///     instance_usable: Some(false),
+/// }));
+/// assert_eq!(
+///     serde_json::to_value(&failed)?,
+///     serde_json::json!({"state": "failed", "instance_usable": false}),
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LastOperation {
     /// The operation's state.
     pub state: OperationState,
-    /// A user-facing description (never empty).
+    /// `description`: a user-facing message about the operation (never empty).
     pub description: Option<String>,
-    /// How long the platform should wait before polling again (`Retry-After`).
+    /// The `Retry-After` header (2.15): how long the platform SHOULD wait before polling again,
+    /// sent in seconds.
     pub retry_after: Option<Duration>,
 }
 
@@ -90,7 +123,8 @@ impl LastOperation {
     }
 }
 
-/// The state of a binding operation (no usability flags exist for bindings).
+/// The `state` of a binding operation (spec.md "Polling Last Operation for Service Bindings";
+/// no usability flags exist for bindings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BindingOperationState {
@@ -102,15 +136,16 @@ pub enum BindingOperationState {
     Failed,
 }
 
-/// The answer to a binding last-operation poll.
+/// The answer to a binding last-operation poll (spec.md "Polling Last Operation for Service
+/// Bindings" → Response, 2.14): the 200 body, plus the `Retry-After` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BindingLastOperation {
     /// The operation's state.
     pub state: BindingOperationState,
-    /// A user-facing description (never empty).
+    /// `description`: a user-facing message about the operation (never empty).
     pub description: Option<String>,
-    /// How long the platform should wait before polling again.
+    /// The `Retry-After` header: how long the platform SHOULD wait before polling again.
     pub retry_after: Option<Duration>,
 }
 
@@ -140,20 +175,21 @@ impl BindingLastOperation {
     }
 }
 
-/// The JSON body of a last-operation answer, as the spec spells it.
+/// The JSON body of a last-operation answer, as the spec spells it; what [`LastOperation`] and
+/// [`BindingLastOperation`] serialise to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct LastOperationBody {
-    /// `in progress`, `succeeded` or `failed`.
+    /// `state`*: `in progress`, `succeeded` or `failed`.
     pub state: String,
     /// A user-facing description; never serialised empty (spec: "If present, MUST be a
     /// non-empty string").
     #[serde(default, skip_serializing_if = "crate::lenient::is_none_or_empty")]
     pub description: Option<String>,
-    /// Failed update or deprovision only.
+    /// `instance_usable`: failed update or deprovision only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_usable: Option<bool>,
-    /// Failed update only.
+    /// `update_repeatable`: failed update only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_repeatable: Option<bool>,
 }
