@@ -137,14 +137,15 @@ impl TestBroker {
 }
 
 fn answer<T>(slot: &Answer<T>, default: impl FnOnce() -> T) -> Result<T, BrokerError> {
-    match &*slot.lock().unwrap() {
+    // A scripted panic poisons the slot; later answers still work.
+    match &*slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
         Some(f) => f(),
         None => Ok(default()),
     }
 }
 
 pub fn set<T>(slot: &Answer<T>, f: impl Fn() -> Result<T, BrokerError> + Send + Sync + 'static) {
-    *slot.lock().unwrap() = Some(Box::new(f));
+    *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Box::new(f));
 }
 
 #[async_trait]
