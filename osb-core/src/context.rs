@@ -7,10 +7,14 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-/// Platform-specific contextual information sent on provision, update and bind.
+/// Platform-specific contextual information sent on provision, update and bind (spec.md
+/// "Context Object"; bind since 2.13).
 ///
 /// The variant is chosen by the `platform` field. Unknown platforms, and contexts without a
-/// `platform`, land in [`Context::Other`]; nothing is ever rejected or dropped.
+/// `platform`, land in [`Context::Other`]; nothing is ever rejected or dropped. Which profile
+/// fields are mandatory depends on the platform's API version, so none is required here
+/// (osb-spec NOTES.md §11). A typed profile field of the wrong JSON type keeps the whole object
+/// in [`Context::Other`] rather than failing the request.
 ///
 /// # Example
 ///
@@ -43,42 +47,43 @@ pub enum Context {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CloudFoundryContext {
-    /// The org GUID.
+    /// `organization_guid` (2.11): the org's GUID.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub organization_guid: Option<String>,
-    /// The org name (2.15).
+    /// `organization_name` (2.15): the org's name; may change between requests.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub organization_name: Option<String>,
-    /// The space GUID.
+    /// `space_guid` (2.11): the space's GUID.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub space_guid: Option<String>,
-    /// The space name (2.15).
+    /// `space_name` (2.15): the space's name; may change between requests.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub space_name: Option<String>,
-    /// The instance name (2.15).
+    /// `instance_name` (2.15): the instance's name; may change between requests.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub instance_name: Option<String>,
-    /// Every other field (annotations included), kept as sent.
+    /// Every other field, kept as sent: `organization_annotations`, `space_annotations`,
+    /// `instance_annotations` (2.16) and anything newer.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -87,65 +92,67 @@ pub struct CloudFoundryContext {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct KubernetesContext {
-    /// The namespace.
+    /// `namespace` (2.11): the namespace the instance lives in.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub namespace: Option<String>,
-    /// The cluster id (2.14).
+    /// `clusterid` (2.14): the cluster's id (spelled as the profile spells it).
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub clusterid: Option<String>,
-    /// The instance name (2.15).
+    /// `instance_name` (2.15): the instance's name; may change between requests.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub instance_name: Option<String>,
-    /// Every other field (annotations included), kept as sent.
+    /// Every other field, kept as sent: `namespace_annotations`, `instance_annotations` (2.16)
+    /// and anything newer.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// IBM Cloud's context (ibm-cloud NOTES.md §2).
+/// IBM Cloud's context, `platform: "ibmcloud"` (IBM Cloud's broker documentation; ibm-cloud
+/// NOTES.md §2). IBM Cloud sends it on provision, update and bind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct IbmCloudContext {
-    /// The account that owns the instance.
+    /// `account_id`: the account that owns the instance.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub account_id: Option<String>,
-    /// The instance CRN.
+    /// `crn`: the instance's CRN (also its `:instance_id` in the path).
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub crn: Option<String>,
-    /// The resource group's CRN.
+    /// `resource_group_crn`: the CRN of the instance's resource group.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub resource_group_crn: Option<String>,
-    /// The deployment target's CRN.
+    /// `target_crn`: the CRN of the catalog deployment (location) the instance is made in.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
         skip_serializing_if = "crate::lenient::is_none_or_empty"
     )]
     pub target_crn: Option<String>,
-    /// The instance name, as IBM's reference brokers read it.
+    /// `name`: the instance's name, as IBM's reference brokers read it.
     #[serde(
         default,
         deserialize_with = "crate::lenient::empty_string_as_none",
