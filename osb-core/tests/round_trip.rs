@@ -586,3 +586,26 @@ fn schemas_built_in_code_have_the_spec_shape() {
     );
     assert_eq!(serde_json::to_value(Schemas::default()).unwrap(), json!({}));
 }
+
+#[test]
+fn debug_output_redacts_credentials_parameters_and_secrets() {
+    let binding: Binding = serde_json::from_value(fixture("bind_response.json")).unwrap();
+    let debug = format!("{binding:?}");
+    assert!(!debug.contains("mysqluser:pass"), "{debug}");
+    let fetched: FetchBindingResponse =
+        serde_json::from_value(fixture("fetch_binding_response.json")).unwrap();
+    let debug = format!("{fetched:?}");
+    assert!(
+        !debug.contains("pass") && !debug.contains("abcde12345"),
+        "{debug}"
+    );
+    let instance: FetchInstanceResponse =
+        serde_json::from_value(fixture("fetch_instance_response.json")).unwrap();
+    assert!(!format!("{instance:?}").contains("abcde12345"));
+    let catalog: Catalog = serde_json::from_value(fixture("catalog.json")).unwrap();
+    let debug = format!("{catalog:?}");
+    assert!(
+        !debug.contains("277cabb0"),
+        "the dashboard client secret leaked: {debug}"
+    );
+}
