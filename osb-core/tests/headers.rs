@@ -252,3 +252,13 @@ fn random_operation_tokens_are_valid_and_distinct() {
     assert_eq!(a.as_str().len(), 36, "a hyphenated v4 UUID");
     assert!(OperationToken::new(a.as_str()).is_ok());
 }
+
+#[test]
+fn the_spec_example_header_parses() {
+    // spec.md "Originating Identity": the example value, whose JSON has CRLF line breaks.
+    let value = "cloudfoundry eyANCiAgInVzZXJfaWQiOiAiNjgzZWE3NDgtMzA5Mi00ZmY0LWI2NTYtMzljYWNjNGQ1MzYwIg0KfQ==";
+    let id: OriginatingIdentity = value.parse().unwrap();
+    assert_eq!(id.platform(), "cloudfoundry");
+    assert_eq!(id.user_id(), Some("683ea748-3092-4ff4-b656-39cacc4d5360"));
+    assert_eq!(id.to_header_value(), value);
+}
