@@ -150,6 +150,7 @@ pub mod instance;
 pub mod instance_state;
 pub mod last_operation;
 mod lenient;
+pub mod managed;
 pub mod operation;
 pub mod provision;
 pub mod update;
@@ -171,6 +172,9 @@ pub use last_operation::{
     BindingLastOperation, BindingOperationState, Failure, LastOperation, LastOperationRequest,
     OperationState,
 };
+#[cfg(feature = "tokio")]
+pub use managed::Managed;
+pub use managed::{LogicError, MemoryStore, ServiceLogic, StateStore};
 pub use operation::OperationToken;
 pub use provision::{
     InstanceMetadata, ProvisionAccepted, ProvisionRequest, ProvisionResponse, ProvisionedInstance,

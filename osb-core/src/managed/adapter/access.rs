@@ -1,0 +1,220 @@
+//! Reading and writing records: loads that settle stale operations, and compare-and-set loops.
+
+use super::tasks::Target;
+use super::{Engine, MAX_ATTEMPTS, Settle, contended, internal, retry};
+use crate::error::BrokerError;
+use crate::managed::logic::{OperationKind, ServiceLogic};
+use crate::managed::record::{BindingRecord, InstanceRecord, Outcome};
+use crate::managed::store::{StateStore, Versioned};
+use crate::operation::OperationToken;
+
+impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
+    /// The instance record (tombstones included), with a stale running operation settled.
+    pub(super) async fn instance(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<Versioned<InstanceRecord>>, BrokerError> {
+        let store = &self.core.store;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(mut current) = store.load_instance(instance_id).await.map_err(internal)?
+            else {
+                return Ok(None);
+            };
+            let now = self.core.now();
+            let settle = self.settle(&mut current.record.lifecycle, now);
+            match &settle {
+                Settle::Nothing => return Ok(Some(current)),
+                Settle::Failed(_) => current.record.pending_update = None,
+                Settle::Resume(..) => {}
+            }
+            match store
+                .save_instance(instance_id, Some(current.version), &current.record)
+                .await
+            {
+                Ok(version) => {
+                    current.version = version;
+                    self.after_settle(Target::Instance(instance_id.to_owned()), settle)
+                        .await;
+                    return Ok(Some(current));
+                }
+                Err(err) => retry(err)?,
+            }
+        }
+        Err(contended())
+    }
+
+    /// The binding record (tombstones included), with a stale running operation settled.
+    pub(super) async fn binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> Result<Option<Versioned<BindingRecord>>, BrokerError> {
+        let store = &self.core.store;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(mut current) = store
+                .load_binding(instance_id, binding_id)
+                .await
+                .map_err(internal)?
+            else {
+                return Ok(None);
+            };
+            let now = self.core.now();
+            let settle = self.settle(&mut current.record.lifecycle, now);
+            if matches!(settle, Settle::Nothing) {
+                return Ok(Some(current));
+            }
+            match store
+                .save_binding(
+                    instance_id,
+                    binding_id,
+                    Some(current.version),
+                    &current.record,
+                )
+                .await
+            {
+                Ok(version) => {
+                    current.version = version;
+                    let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
+                    self.after_settle(target, settle).await;
+                    return Ok(Some(current));
+                }
+                Err(err) => retry(err)?,
+            }
+        }
+        Err(contended())
+    }
+
+    async fn after_settle(&self, target: Target, settle: Settle) {
+        match settle {
+            Settle::Nothing => {}
+            Settle::Failed(token) => {
+                self.abort(&token);
+                if let Target::Binding(iid, bid) = &target {
+                    self.release_claim(iid, bid).await;
+                }
+                tracing::info!(operation = %token, "settled a stale operation as failed");
+            }
+            Settle::Resume(token, kind) => {
+                tracing::info!(operation = %token, "resuming an operation whose owner's lease expired");
+                self.spawn_work(target, kind, token).await;
+            }
+        }
+    }
+
+    /// Applies `change` to the instance record in a compare-and-set loop. `change` returns
+    /// `false` to write nothing. `Ok(false)` when the record is absent or unchanged.
+    pub(super) async fn modify_instance(
+        &self,
+        instance_id: &str,
+        mut change: impl FnMut(&mut InstanceRecord) -> bool,
+    ) -> Result<bool, BrokerError> {
+        let store = &self.core.store;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(mut current) = store.load_instance(instance_id).await.map_err(internal)?
+            else {
+                return Ok(false);
+            };
+            if !change(&mut current.record) {
+                return Ok(false);
+            }
+            match store
+                .save_instance(instance_id, Some(current.version), &current.record)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(err) => retry(err)?,
+            }
+        }
+        Err(contended())
+    }
+
+    /// Applies `change` to the binding record in a compare-and-set loop (see
+    /// [`Engine::modify_instance`]).
+    pub(super) async fn modify_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        mut change: impl FnMut(&mut BindingRecord) -> bool,
+    ) -> Result<bool, BrokerError> {
+        let store = &self.core.store;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(mut current) = store
+                .load_binding(instance_id, binding_id)
+                .await
+                .map_err(internal)?
+            else {
+                return Ok(false);
+            };
+            if !change(&mut current.record) {
+                return Ok(false);
+            }
+            match store
+                .save_binding(
+                    instance_id,
+                    binding_id,
+                    Some(current.version),
+                    &current.record,
+                )
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(err) => retry(err)?,
+            }
+        }
+        Err(contended())
+    }
+
+    /// Records the outcome of operation `token` without applying any result. `Ok(false)` when
+    /// the operation was no longer running.
+    pub(super) async fn finish(
+        &self,
+        target: &Target,
+        token: &OperationToken,
+        outcome: Outcome,
+    ) -> Result<bool, BrokerError> {
+        let now = self.core.now();
+        let retention = self.core.settings.tombstone_retention;
+        match target {
+            Target::Instance(iid) => {
+                self.modify_instance(iid, |r| {
+                    let done = r.lifecycle.complete(token, outcome.clone(), now, retention);
+                    if done
+                        && r.lifecycle
+                            .latest()
+                            .is_some_and(|op| op.kind == OperationKind::Update)
+                    {
+                        r.pending_update = None;
+                    }
+                    done
+                })
+                .await
+            }
+            Target::Binding(iid, bid) => {
+                let done = self
+                    .modify_binding(iid, bid, |r| {
+                        r.lifecycle.complete(token, outcome.clone(), now, retention)
+                    })
+                    .await?;
+                // Only the operation's owner drops the claim; a halted or taken-over operation's
+                // claim now belongs to whoever replaced it.
+                if done {
+                    self.release_claim(iid, bid).await;
+                }
+                Ok(done)
+            }
+        }
+    }
+
+    /// Drops binding `binding_id`'s claim on its instance (best effort: a claim left behind
+    /// expires with the lease).
+    pub(super) async fn release_claim(&self, instance_id: &str, binding_id: &str) {
+        let released = self
+            .modify_instance(instance_id, |r| {
+                r.binding_operations.remove(binding_id).is_some()
+            })
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "releasing a binding's claim on its instance failed");
+        }
+    }
+}

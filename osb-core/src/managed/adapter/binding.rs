@@ -1,0 +1,306 @@
+//! Bind and fetch of bindings (NOTES.md §13 steps 6 and 11).
+
+use super::instance::{disabled, halted};
+use super::tasks::Target;
+use super::{Engine, MAX_ATTEMPTS, contended, internal, retry};
+use crate::binding::{BindAccepted, BindRequest, BindResponse, Binding, FetchBindingResponse};
+use crate::broker::RequestContext;
+use crate::error::BrokerError;
+use crate::managed::clock::Timestamp;
+use crate::managed::logic::{OperationKind, ServiceLogic};
+use crate::managed::record::{BindingRecord, OperationRecord, Outcome, Phase, bind_identical};
+use crate::managed::store::{StateStore, Version};
+use crate::operation::OperationToken;
+
+const INSTANCE_NOT_READY: &str = "The service instance failed to provision; it cannot be bound.";
+const BIND_FAILED: &str =
+    "A previous bind with this binding id failed; unbind it before trying again.";
+
+impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
+    pub(super) async fn bind(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        request: BindRequest,
+        ctx: &RequestContext,
+    ) -> Result<BindResponse, BrokerError> {
+        let core = &self.core;
+        for _ in 0..MAX_ATTEMPTS {
+            // NOTES.md §13 step 6: unknown instance → 404 (choice).
+            let Some(instance) = self
+                .instance(instance_id)
+                .await?
+                .filter(|i| !i.record.lifecycle.is_deleted())
+            else {
+                return Err(BrokerError::not_found()
+                    .with_description("The service instance does not exist."));
+            };
+            let life = &instance.record.lifecycle;
+            if life.phase == Phase::CreateFailed {
+                return Err(BrokerError::unprocessable(INSTANCE_NOT_READY));
+            }
+            // Instance being provisioned, updated or deleted → 422 ConcurrencyError.
+            if life.phase != Phase::Ready || life.running().is_some() {
+                return Err(BrokerError::concurrency_error());
+            }
+            // IBM Cloud bluemix_v1: a disabled instance refuses new bindings.
+            if !instance.record.enabled {
+                return Err(disabled(&instance.record));
+            }
+            let existing = self.binding(instance_id, binding_id).await?;
+            let expected = match &existing {
+                Some(current) if !current.record.lifecycle.is_deleted() => {
+                    return bind_existing(&current.record, &request, ctx);
+                }
+                Some(tombstone) => Some(tombstone.version),
+                None => None,
+            };
+            // Rotation (2.17): the predecessor must be a ready binding of this instance.
+            if let Some(predecessor) = &request.predecessor_binding_id {
+                let ready = self
+                    .binding(instance_id, predecessor)
+                    .await?
+                    .is_some_and(|p| p.record.lifecycle.phase == Phase::Ready);
+                if !ready {
+                    return Err(BrokerError::bad_request(format!(
+                        "The predecessor binding {predecessor} does not exist for this service instance."
+                    )));
+                }
+            }
+            let asynchronous = core.is_async(OperationKind::Bind, &request.plan_id);
+            if asynchronous && !ctx.accepts_incomplete {
+                return Err(BrokerError::async_required());
+            }
+            if core.logic.requires_app(&request.plan_id) && request.app_guid().is_none() {
+                return Err(BrokerError::requires_app());
+            }
+            let now = core.now();
+            if !self
+                .claim(instance_id, binding_id, instance.version, now)
+                .await?
+            {
+                continue;
+            }
+            let deadline = asynchronous
+                .then(|| core.deadline(&request.service_id, &request.plan_id, now))
+                .flatten();
+            let operation = OperationRecord::start(
+                OperationKind::Bind,
+                asynchronous,
+                now,
+                deadline,
+                core.lease(now),
+            );
+            let token = operation.token.clone();
+            let record = BindingRecord::new(request.clone(), operation);
+            if let Err(err) = core
+                .store
+                .save_binding(instance_id, binding_id, expected, &record)
+                .await
+            {
+                self.release_claim(instance_id, binding_id).await;
+                retry(err)?;
+                continue;
+            }
+            if !asynchronous {
+                return self
+                    .create_binding(instance_id, binding_id, &token)
+                    .await
+                    .map(BindResponse::Created);
+            }
+            let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
+            self.spawn_work(target, OperationKind::Bind, token.clone())
+                .await;
+            return Ok(BindResponse::Accepted(BindAccepted {
+                operation: Some(token),
+            }));
+        }
+        Err(contended())
+    }
+
+    /// Marks binding `binding_id` as busy on its instance, if the instance is still at
+    /// `version` (so a deprovision or update started meanwhile wins). `Ok(false)` on conflict.
+    pub(super) async fn claim(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        version: Version,
+        now: Timestamp,
+    ) -> Result<bool, BrokerError> {
+        let store = &self.core.store;
+        let Some(mut current) = store.load_instance(instance_id).await.map_err(internal)? else {
+            return Ok(false);
+        };
+        if current.version != version {
+            return Ok(false);
+        }
+        let until = now.saturating_add(self.core.settings.lease_duration);
+        current
+            .record
+            .binding_operations
+            .retain(|_, claim| *claim > now);
+        current
+            .record
+            .binding_operations
+            .insert(binding_id.to_owned(), until);
+        match store
+            .save_instance(instance_id, Some(version), &current.record)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => retry(err).map(|()| false),
+        }
+    }
+
+    /// Runs the bind `token`.
+    pub(super) async fn create_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        token: &OperationToken,
+    ) -> Result<Binding, BrokerError> {
+        let core = &self.core;
+        let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
+        let current = core
+            .store
+            .load_binding(instance_id, binding_id)
+            .await
+            .map_err(internal)?;
+        let Some(current) = current.filter(|c| c.record.lifecycle.owns(token, &core.owner)) else {
+            return Err(halted());
+        };
+        let mut request = current.record.request.clone();
+        // Rotation: absent parameters are the predecessor's (NOTES.md §13 step 6).
+        if let (None, Some(predecessor)) = (&request.parameters, &request.predecessor_binding_id)
+            && let Ok(Some(p)) = core.store.load_binding(instance_id, predecessor).await
+        {
+            request.parameters = p.record.request.parameters;
+        }
+        let work = core.logic.create_binding(instance_id, binding_id, &request);
+        match self.run_leased(&target, token, work).await {
+            None => Err(halted()),
+            Some(Err(err)) => {
+                self.finish(&target, token, Outcome::failed(err.description()))
+                    .await?;
+                Err(err.into())
+            }
+            Some(Ok(binding)) => {
+                let now = core.now();
+                let retention = core.settings.tombstone_retention;
+                let done = self
+                    .modify_binding(instance_id, binding_id, |r| {
+                        if !r
+                            .lifecycle
+                            .complete(token, Outcome::succeeded(), now, retention)
+                        {
+                            return false;
+                        }
+                        r.binding = Some(binding.clone());
+                        true
+                    })
+                    .await?;
+                if done {
+                    self.release_claim(instance_id, binding_id).await;
+                    return Ok(binding);
+                }
+                self.clean_up_late_bind(instance_id, binding_id, token)
+                    .await;
+                Err(halted())
+            }
+        }
+    }
+
+    /// A bind finished after it was halted or failed elsewhere: revoke what it made, unless a
+    /// newer binding of the same id exists.
+    async fn clean_up_late_bind(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        token: &OperationToken,
+    ) {
+        let Ok(Some(current)) = self.core.store.load_binding(instance_id, binding_id).await else {
+            return;
+        };
+        let life = &current.record.lifecycle;
+        if life.find(token.as_str()).is_some() && life.phase != Phase::Ready {
+            tracing::info!(operation = %token, "cleaning up after a bind that finished late");
+            let deleted = self
+                .core
+                .logic
+                .delete_binding(instance_id, binding_id, &current.record)
+                .await;
+            if let Err(err) = deleted {
+                tracing::warn!(operation = %token, error = %err, "cleaning up a late bind failed");
+            }
+        }
+    }
+
+    pub(super) async fn fetch_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> Result<FetchBindingResponse, BrokerError> {
+        let instance = self
+            .instance(instance_id)
+            .await?
+            .filter(|i| !i.record.lifecycle.is_deleted());
+        let Some(instance) = instance else {
+            return Err(BrokerError::not_found());
+        };
+        let retrievable = self
+            .core
+            .catalog
+            .service(instance.record.service_id())
+            .is_some_and(|service| service.bindings_retrievable());
+        let current = self.binding(instance_id, binding_id).await?;
+        // spec.md "Fetching a Service Binding": 404 when unknown or while a bind (or, project
+        // decision, an unbind) is in progress; no 422 exists for bindings.
+        let Some(current) = current.filter(|c| {
+            c.record.lifecycle.phase == Phase::Ready && c.record.lifecycle.running().is_none()
+        }) else {
+            return Err(BrokerError::not_found());
+        };
+        if !retrievable {
+            return Err(BrokerError::not_found());
+        }
+        let record = current.record;
+        let stored = FetchBindingResponse {
+            binding: record.binding.unwrap_or_default(),
+            parameters: record.request.parameters,
+        };
+        self.core
+            .logic
+            .fetch_binding(instance_id, binding_id, stored)
+            .await
+            .map_err(BrokerError::from)
+    }
+}
+
+/// NOTES.md §13 step 6, for a binding that exists: 409, 200 (with the stored credentials), 202
+/// or 422.
+fn bind_existing(
+    record: &BindingRecord,
+    request: &BindRequest,
+    ctx: &RequestContext,
+) -> Result<BindResponse, BrokerError> {
+    // 409 beats everything else for different attributes, even a different plan.
+    if !bind_identical(&record.request, request) {
+        return Err(BrokerError::conflict());
+    }
+    let life = &record.lifecycle;
+    match life.phase {
+        Phase::Creating => match life.running() {
+            Some(op) if ctx.accepts_incomplete => Ok(BindResponse::Accepted(BindAccepted {
+                operation: Some(op.token.clone()),
+            })),
+            Some(_) => Err(BrokerError::async_required()),
+            None => Err(BrokerError::concurrency_error()),
+        },
+        // spec.md "Binding": a re-bind's 200 carries the credentials (NOTES.md §9.1).
+        Phase::Ready if life.running().is_none() => Ok(BindResponse::AlreadyExists(
+            record.binding.clone().unwrap_or_default(),
+        )),
+        Phase::CreateFailed => Err(BrokerError::unprocessable(BIND_FAILED)),
+        Phase::Ready | Phase::Deleting | Phase::Deleted => Err(BrokerError::concurrency_error()),
+    }
+}

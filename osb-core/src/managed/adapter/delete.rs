@@ -1,0 +1,421 @@
+//! Deprovision and unbind: one order of checks for both DELETEs (NOTES.md §13 steps 7–8).
+
+use super::instance::halted;
+use super::settings::DeleteDuringCreate;
+use super::tasks::Target;
+use super::{Engine, HALTED, MAX_ATTEMPTS, contended, internal, retry};
+use crate::binding::UnbindResponse;
+use crate::broker::RequestContext;
+use crate::deprovision::DeprovisionResponse;
+use crate::error::BrokerError;
+use crate::managed::logic::{OperationKind, ServiceLogic};
+use crate::managed::record::{Lifecycle, OperationRecord, Outcome};
+use crate::managed::store::StateStore;
+use crate::operation::OperationToken;
+
+/// What the order of checks looks at, for an instance or a binding alike.
+#[derive(Debug)]
+pub(super) struct DeleteCheck<'a> {
+    /// The resource, `None` when unknown.
+    pub(super) lifecycle: Option<&'a Lifecycle>,
+    /// Other work that must end first: for an instance, running binds or unbinds; for a
+    /// binding, a running operation on its instance.
+    pub(super) busy: bool,
+    /// Whether the delete runs in the background (decided from the *stored* plan).
+    pub(super) asynchronous: bool,
+    pub(super) accepts_incomplete: bool,
+    pub(super) during_create: DeleteDuringCreate,
+}
+
+/// The decision of the order of checks.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum DeleteDecision {
+    /// The same delete already runs: 202 with its operation.
+    AlreadyDeleting(OperationToken),
+    /// Start the delete, halting the running create `halts` if any.
+    Start { halts: Option<OperationToken> },
+}
+
+/// NOTES.md §13 steps 7 and 8, the one order of checks for both DELETEs.
+pub(super) fn order_of_checks(check: &DeleteCheck<'_>) -> Result<DeleteDecision, BrokerError> {
+    // 1. Unknown (or already deleted) → 410 Gone (spec.md "Deprovisioning" / "Unbinding").
+    let Some(life) = check.lifecycle.filter(|life| !life.is_deleted()) else {
+        return Err(BrokerError::gone());
+    };
+    let running = life.running();
+    // 2. The delete already runs → 202 with its operation, only if the platform accepts 202.
+    if let Some(op) = running.filter(|op| op.kind.deletes()) {
+        return if check.accepts_incomplete {
+            Ok(DeleteDecision::AlreadyDeleting(op.token.clone()))
+        } else {
+            Err(BrokerError::async_required())
+        };
+    }
+    // 3. Busy with an update or a bind → 422 ConcurrencyError.
+    if check.busy || running.is_some_and(|op| !op.kind.creates()) {
+        return Err(BrokerError::concurrency_error());
+    }
+    // 4. Busy with its own create → halt it (default) or refuse.
+    let halts = match running {
+        Some(op) if check.during_create == DeleteDuringCreate::Refuse => {
+            let _ = op;
+            return Err(BrokerError::concurrency_error());
+        }
+        Some(op) => Some(op.token.clone()),
+        None => None,
+    };
+    // 5. An async-only delete without accepts_incomplete → 422 AsyncRequired.
+    if check.asynchronous && !check.accepts_incomplete {
+        return Err(BrokerError::async_required());
+    }
+    Ok(DeleteDecision::Start { halts })
+}
+
+impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
+    pub(super) async fn deprovision(
+        &self,
+        instance_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<DeprovisionResponse, BrokerError> {
+        let core = &self.core;
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.instance(instance_id).await?;
+            let now = core.now();
+            let check = DeleteCheck {
+                lifecycle: current.as_ref().map(|c| &c.record.lifecycle),
+                busy: current
+                    .as_ref()
+                    .is_some_and(|c| c.record.has_binding_operations(now)),
+                asynchronous: current
+                    .as_ref()
+                    .is_some_and(|c| core.is_async(OperationKind::Deprovision, &c.record.plan_id)),
+                accepts_incomplete: ctx.accepts_incomplete,
+                during_create: core.settings.delete_during_create,
+            };
+            let asynchronous = check.asynchronous;
+            let halts = match order_of_checks(&check)? {
+                DeleteDecision::AlreadyDeleting(token) => {
+                    return Ok(DeprovisionResponse::Accepted {
+                        operation: Some(token),
+                    });
+                }
+                DeleteDecision::Start { halts } => halts,
+            };
+            let Some(current) = current else {
+                return Err(BrokerError::gone());
+            };
+            let mut record = current.record;
+            let deadline = asynchronous
+                .then(|| core.deadline(record.service_id(), &record.plan_id, now))
+                .flatten();
+            let operation = OperationRecord::start(
+                OperationKind::Deprovision,
+                asynchronous,
+                now,
+                deadline,
+                core.lease(now),
+            );
+            let token = operation.token.clone();
+            record.lifecycle.begin(operation, now, HALTED);
+            record.binding_operations.clear();
+            if let Err(err) = core
+                .store
+                .save_instance(instance_id, Some(current.version), &record)
+                .await
+            {
+                retry(err)?;
+                continue;
+            }
+            if let Some(create) = &halts {
+                self.abort(create);
+            }
+            if !asynchronous {
+                self.delete_instance(instance_id, &token).await?;
+                return Ok(DeprovisionResponse::Deleted);
+            }
+            self.spawn_work(
+                Target::Instance(instance_id.to_owned()),
+                OperationKind::Deprovision,
+                token.clone(),
+            )
+            .await;
+            return Ok(DeprovisionResponse::Accepted {
+                operation: Some(token),
+            });
+        }
+        Err(contended())
+    }
+
+    /// Runs the deprovision `token`; on success removes the instance's binding records.
+    pub(super) async fn delete_instance(
+        &self,
+        instance_id: &str,
+        token: &OperationToken,
+    ) -> Result<(), BrokerError> {
+        let core = &self.core;
+        let target = Target::Instance(instance_id.to_owned());
+        let Some(current) = core
+            .store
+            .load_instance(instance_id)
+            .await
+            .map_err(internal)?
+        else {
+            return Err(halted());
+        };
+        if !current.record.lifecycle.owns(token, &core.owner) {
+            return Err(halted());
+        }
+        let work = core.logic.delete_instance(instance_id, &current.record);
+        match self.run_leased(&target, token, work).await {
+            None => Err(halted()),
+            Some(Err(err)) => {
+                let outcome = Outcome {
+                    failure: Some(err.error().description().to_owned()),
+                    instance_usable: err.instance_usable(),
+                    update_repeatable: None,
+                };
+                self.finish(&target, token, outcome).await?;
+                Err(err.into())
+            }
+            Some(Ok(())) => {
+                if !self.finish(&target, token, Outcome::succeeded()).await? {
+                    return Err(halted());
+                }
+                // Platforms unbind first (spec.md "Deprovisioning"); forget what is left.
+                match core.store.list_bindings(instance_id).await {
+                    Ok(bindings) => {
+                        for (binding_id, binding) in bindings {
+                            let _ = core
+                                .store
+                                .remove_binding(instance_id, &binding_id, binding.version)
+                                .await;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "listing bindings of a deleted instance failed")
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) async fn unbind(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<UnbindResponse, BrokerError> {
+        let core = &self.core;
+        for _ in 0..MAX_ATTEMPTS {
+            let instance = self
+                .instance(instance_id)
+                .await?
+                .filter(|i| !i.record.lifecycle.is_deleted());
+            let current = match &instance {
+                Some(_) => self.binding(instance_id, binding_id).await?,
+                None => None,
+            };
+            let check = DeleteCheck {
+                lifecycle: current.as_ref().map(|c| &c.record.lifecycle),
+                busy: instance
+                    .as_ref()
+                    .is_some_and(|i| i.record.lifecycle.running().is_some()),
+                // NOTES.md §13 step 8: decided from the stored binding's plan.
+                asynchronous: current.as_ref().is_some_and(|c| {
+                    core.is_async(OperationKind::Unbind, &c.record.request.plan_id)
+                }),
+                accepts_incomplete: ctx.accepts_incomplete,
+                during_create: core.settings.delete_during_create,
+            };
+            let asynchronous = check.asynchronous;
+            let halts = match order_of_checks(&check)? {
+                DeleteDecision::AlreadyDeleting(token) => {
+                    return Ok(UnbindResponse::Accepted {
+                        operation: Some(token),
+                    });
+                }
+                DeleteDecision::Start { halts } => halts,
+            };
+            let (Some(instance), Some(current)) = (instance, current) else {
+                return Err(BrokerError::gone());
+            };
+            let now = core.now();
+            if !self
+                .claim(instance_id, binding_id, instance.version, now)
+                .await?
+            {
+                continue;
+            }
+            let mut record = current.record;
+            let deadline = asynchronous
+                .then(|| core.deadline(&record.request.service_id, &record.request.plan_id, now))
+                .flatten();
+            let operation = OperationRecord::start(
+                OperationKind::Unbind,
+                asynchronous,
+                now,
+                deadline,
+                core.lease(now),
+            );
+            let token = operation.token.clone();
+            record.lifecycle.begin(operation, now, HALTED);
+            if let Err(err) = core
+                .store
+                .save_binding(instance_id, binding_id, Some(current.version), &record)
+                .await
+            {
+                self.release_claim(instance_id, binding_id).await;
+                retry(err)?;
+                continue;
+            }
+            if let Some(create) = &halts {
+                self.abort(create);
+            }
+            let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
+            if !asynchronous {
+                self.delete_binding(instance_id, binding_id, &token).await?;
+                return Ok(UnbindResponse::Deleted);
+            }
+            self.spawn_work(target, OperationKind::Unbind, token.clone())
+                .await;
+            return Ok(UnbindResponse::Accepted {
+                operation: Some(token),
+            });
+        }
+        Err(contended())
+    }
+
+    /// Runs the unbind `token`.
+    pub(super) async fn delete_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        token: &OperationToken,
+    ) -> Result<(), BrokerError> {
+        let core = &self.core;
+        let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
+        let current = core
+            .store
+            .load_binding(instance_id, binding_id)
+            .await
+            .map_err(internal)?;
+        let Some(current) = current.filter(|c| c.record.lifecycle.owns(token, &core.owner)) else {
+            return Err(halted());
+        };
+        let work = core
+            .logic
+            .delete_binding(instance_id, binding_id, &current.record);
+        match self.run_leased(&target, token, work).await {
+            None => Err(halted()),
+            Some(Err(err)) => {
+                self.finish(&target, token, Outcome::failed(err.description()))
+                    .await?;
+                Err(err.into())
+            }
+            Some(Ok(())) => {
+                if self.finish(&target, token, Outcome::succeeded()).await? {
+                    Ok(())
+                } else {
+                    Err(halted())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use crate::managed::clock::Timestamp;
+    use crate::managed::record::Lease;
+
+    fn life(kind: OperationKind) -> Lifecycle {
+        let now = Timestamp::from_unix_millis(0);
+        Lifecycle::creating(OperationRecord::start(
+            kind,
+            true,
+            now,
+            None,
+            Lease::new("a", now),
+        ))
+    }
+
+    fn check(lifecycle: Option<&Lifecycle>) -> DeleteCheck<'_> {
+        DeleteCheck {
+            lifecycle,
+            busy: false,
+            asynchronous: false,
+            accepts_incomplete: true,
+            during_create: DeleteDuringCreate::Halt,
+        }
+    }
+
+    #[test]
+    fn unknown_resource_is_gone() {
+        let err = order_of_checks(&check(None)).unwrap_err();
+        assert_eq!(err.status().as_u16(), 410);
+    }
+
+    #[test]
+    fn delete_during_create_halts_or_refuses_per_setting() {
+        let creating = life(OperationKind::Provision);
+        let token = creating.operations[0].token.clone();
+        assert_eq!(
+            order_of_checks(&check(Some(&creating))).unwrap(),
+            DeleteDecision::Start { halts: Some(token) }
+        );
+        let refuse = DeleteCheck {
+            during_create: DeleteDuringCreate::Refuse,
+            ..check(Some(&creating))
+        };
+        assert_eq!(
+            order_of_checks(&refuse)
+                .unwrap_err()
+                .to_body()
+                .error
+                .as_deref(),
+            Some("ConcurrencyError")
+        );
+    }
+
+    #[test]
+    fn busy_beats_async_required() {
+        let mut ready = life(OperationKind::Bind);
+        let token = ready.operations[0].token.clone();
+        ready.complete(
+            &token,
+            Outcome::succeeded(),
+            Timestamp::from_unix_millis(1),
+            std::time::Duration::ZERO,
+        );
+        let busy = DeleteCheck {
+            busy: true,
+            asynchronous: true,
+            accepts_incomplete: false,
+            ..check(Some(&ready))
+        };
+        assert_eq!(
+            order_of_checks(&busy)
+                .unwrap_err()
+                .to_body()
+                .error
+                .as_deref(),
+            Some("ConcurrencyError")
+        );
+        let idle = DeleteCheck {
+            asynchronous: true,
+            accepts_incomplete: false,
+            ..check(Some(&ready))
+        };
+        assert_eq!(
+            order_of_checks(&idle)
+                .unwrap_err()
+                .to_body()
+                .error
+                .as_deref(),
+            Some("AsyncRequired")
+        );
+    }
+}

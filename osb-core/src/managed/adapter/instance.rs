@@ -1,0 +1,431 @@
+//! Provision, update and fetch of instances (NOTES.md §13 steps 4, 5 and 11).
+
+use super::tasks::Target;
+use super::{Engine, HALTED, MAX_ATTEMPTS, contended, internal, retry};
+use crate::broker::RequestContext;
+use crate::error::BrokerError;
+use crate::instance::FetchInstanceResponse;
+use crate::managed::logic::{OperationKind, ServiceLogic};
+use crate::managed::record::{
+    InstanceRecord, OperationRecord, Outcome, Phase, provision_identical, update_identical,
+};
+use crate::managed::store::StateStore;
+use crate::operation::OperationToken;
+use crate::provision::{
+    ProvisionAccepted, ProvisionRequest, ProvisionResponse, ProvisionedInstance,
+};
+use crate::update::{UpdateAccepted, UpdateRequest, UpdateResponse, UpdatedInstance};
+
+const CREATE_FAILED: &str =
+    "A previous provision of this service instance failed; deprovision it before trying again.";
+
+pub(super) fn disabled(record: &InstanceRecord) -> BrokerError {
+    let reason = record
+        .state_reason
+        .as_deref()
+        .map(|code| format!(" (reason: {code})"))
+        .unwrap_or_default();
+    BrokerError::unprocessable(format!(
+        "This service instance is disabled{reason}; it keeps its data but accepts no new bindings or changes until it is enabled again."
+    ))
+}
+
+impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
+    pub(super) async fn provision(
+        &self,
+        instance_id: &str,
+        request: ProvisionRequest,
+        ctx: &RequestContext,
+    ) -> Result<ProvisionResponse, BrokerError> {
+        let core = &self.core;
+        let asynchronous = core.is_async(OperationKind::Provision, &request.plan_id);
+        for _ in 0..MAX_ATTEMPTS {
+            let expected = match self.instance(instance_id).await? {
+                Some(current) if !current.record.lifecycle.is_deleted() => {
+                    return provision_existing(&current.record, &request, ctx);
+                }
+                // A tombstone: a new instance of the same id replaces it.
+                Some(tombstone) => Some(tombstone.version),
+                None => None,
+            };
+            // spec.md "Provisioning": an async-only plan without accepts_incomplete → 422.
+            if asynchronous && !ctx.accepts_incomplete {
+                return Err(BrokerError::async_required());
+            }
+            let now = core.now();
+            let deadline = asynchronous
+                .then(|| core.deadline(&request.service_id, &request.plan_id, now))
+                .flatten();
+            let operation = OperationRecord::start(
+                OperationKind::Provision,
+                asynchronous,
+                now,
+                deadline,
+                core.lease(now),
+            );
+            let token = operation.token.clone();
+            let mut record = InstanceRecord::new(request.clone(), operation);
+            record.dashboard_url = core.logic.dashboard_url(instance_id, &request);
+            if let Err(err) = core
+                .store
+                .save_instance(instance_id, expected, &record)
+                .await
+            {
+                retry(err)?;
+                continue;
+            }
+            if !asynchronous {
+                return self
+                    .create_instance(instance_id, &token)
+                    .await
+                    .map(ProvisionResponse::Created);
+            }
+            self.spawn_work(
+                Target::Instance(instance_id.to_owned()),
+                OperationKind::Provision,
+                token.clone(),
+            )
+            .await;
+            return Ok(ProvisionResponse::Accepted(ProvisionAccepted {
+                dashboard_url: record.dashboard_url,
+                operation: Some(token),
+                metadata: None,
+            }));
+        }
+        Err(contended())
+    }
+
+    /// Runs the provision `token` of an instance recorded as creating.
+    pub(super) async fn create_instance(
+        &self,
+        instance_id: &str,
+        token: &OperationToken,
+    ) -> Result<ProvisionedInstance, BrokerError> {
+        let core = &self.core;
+        let target = Target::Instance(instance_id.to_owned());
+        let Some(current) = core
+            .store
+            .load_instance(instance_id)
+            .await
+            .map_err(internal)?
+        else {
+            return Err(halted());
+        };
+        if !current.record.lifecycle.owns(token, &core.owner) {
+            return Err(halted());
+        }
+        let request = current.record.request;
+        let work = core.logic.create_instance(instance_id, &request);
+        match self.run_leased(&target, token, work).await {
+            None => Err(halted()),
+            Some(Err(err)) => {
+                self.finish(&target, token, Outcome::failed(err.description()))
+                    .await?;
+                Err(err.into())
+            }
+            Some(Ok(created)) => {
+                let now = core.now();
+                let retention = core.settings.tombstone_retention;
+                let mut answer = None;
+                let done = self
+                    .modify_instance(instance_id, |r| {
+                        if !r
+                            .lifecycle
+                            .complete(token, Outcome::succeeded(), now, retention)
+                        {
+                            return false;
+                        }
+                        if r.dashboard_url.is_none() {
+                            r.dashboard_url.clone_from(&created.dashboard_url);
+                        }
+                        r.metadata.clone_from(&created.metadata);
+                        answer = Some(ProvisionedInstance {
+                            dashboard_url: r.dashboard_url.clone(),
+                            metadata: r.metadata.clone(),
+                        });
+                        true
+                    })
+                    .await?;
+                match answer {
+                    Some(answer) if done => Ok(answer),
+                    _ => {
+                        self.clean_up_late_create(instance_id, token).await;
+                        Err(halted())
+                    }
+                }
+            }
+        }
+    }
+
+    /// A create finished after it was halted or failed by another replica: delete what it made,
+    /// unless a newer instance of the same id exists.
+    async fn clean_up_late_create(&self, instance_id: &str, token: &OperationToken) {
+        let Ok(Some(current)) = self.core.store.load_instance(instance_id).await else {
+            return;
+        };
+        let life = &current.record.lifecycle;
+        if life.find(token.as_str()).is_some() && life.phase != Phase::Ready {
+            tracing::info!(operation = %token, "cleaning up after a create that finished late");
+            if let Err(err) = self
+                .core
+                .logic
+                .delete_instance(instance_id, &current.record)
+                .await
+            {
+                tracing::warn!(operation = %token, error = %err, "cleaning up a late create failed");
+            }
+        }
+    }
+
+    pub(super) async fn update(
+        &self,
+        instance_id: &str,
+        request: UpdateRequest,
+        ctx: &RequestContext,
+    ) -> Result<UpdateResponse, BrokerError> {
+        let core = &self.core;
+        for _ in 0..MAX_ATTEMPTS {
+            // NOTES.md §13 step 5: unknown instance → 404 (the spec names no status).
+            let Some(current) = self.instance(instance_id).await? else {
+                return Err(BrokerError::not_found());
+            };
+            let record = &current.record;
+            match record.lifecycle.phase {
+                Phase::Deleted => return Err(BrokerError::not_found()),
+                Phase::Creating | Phase::Deleting => return Err(BrokerError::concurrency_error()),
+                Phase::CreateFailed => return Err(BrokerError::unprocessable(CREATE_FAILED)),
+                Phase::Ready => {}
+            }
+            let now = core.now();
+            if let Some(running) = record.lifecycle.running() {
+                // spec.md "Updating": a re-sent PATCH gets 202 with the same operation.
+                let same = running.kind == OperationKind::Update
+                    && record
+                        .pending_update
+                        .as_ref()
+                        .is_some_and(|pending| update_identical(pending, &request));
+                if !same {
+                    return Err(BrokerError::concurrency_error());
+                }
+                if !ctx.accepts_incomplete {
+                    return Err(BrokerError::async_required());
+                }
+                return Ok(UpdateResponse::Accepted(UpdateAccepted::with_operation(
+                    running.token.clone(),
+                )));
+            }
+            if record.has_binding_operations(now) {
+                return Err(BrokerError::concurrency_error());
+            }
+            if !record.enabled {
+                return Err(disabled(record));
+            }
+            let plan_id = request.plan_id.as_deref().unwrap_or(&record.plan_id);
+            let asynchronous = core.is_async(OperationKind::Update, plan_id);
+            // NOTES.md §13 step 5: AsyncRequired before any "nothing to change" shortcut.
+            if asynchronous && !ctx.accepts_incomplete {
+                return Err(BrokerError::async_required());
+            }
+            let deadline = asynchronous
+                .then(|| core.deadline(record.service_id(), plan_id, now))
+                .flatten();
+            let operation = OperationRecord::start(
+                OperationKind::Update,
+                asynchronous,
+                now,
+                deadline,
+                core.lease(now),
+            );
+            let token = operation.token.clone();
+            let mut record = current.record.clone();
+            record.lifecycle.begin(operation, now, HALTED);
+            record.pending_update = Some(request.clone());
+            if let Err(err) = core
+                .store
+                .save_instance(instance_id, Some(current.version), &record)
+                .await
+            {
+                retry(err)?;
+                continue;
+            }
+            if !asynchronous {
+                return self
+                    .update_instance(instance_id, &token)
+                    .await
+                    .map(UpdateResponse::Updated);
+            }
+            self.spawn_work(
+                Target::Instance(instance_id.to_owned()),
+                OperationKind::Update,
+                token.clone(),
+            )
+            .await;
+            return Ok(UpdateResponse::Accepted(UpdateAccepted::with_operation(
+                token,
+            )));
+        }
+        Err(contended())
+    }
+
+    /// Runs the update `token` recorded in the instance's `pending_update`.
+    pub(super) async fn update_instance(
+        &self,
+        instance_id: &str,
+        token: &OperationToken,
+    ) -> Result<UpdatedInstance, BrokerError> {
+        let core = &self.core;
+        let target = Target::Instance(instance_id.to_owned());
+        let Some(current) = core
+            .store
+            .load_instance(instance_id)
+            .await
+            .map_err(internal)?
+        else {
+            return Err(halted());
+        };
+        let Some(request) = current.record.pending_update.clone() else {
+            return Err(halted());
+        };
+        if !current.record.lifecycle.owns(token, &core.owner) {
+            return Err(halted());
+        }
+        let work = core
+            .logic
+            .update_instance(instance_id, &request, &current.record);
+        match self.run_leased(&target, token, work).await {
+            None => Err(halted()),
+            Some(Err(err)) => {
+                let outcome = Outcome {
+                    failure: Some(err.error().description().to_owned()),
+                    instance_usable: err.instance_usable(),
+                    update_repeatable: err.update_repeatable(),
+                };
+                self.finish(&target, token, outcome).await?;
+                Err(err.into())
+            }
+            Some(Ok(updated)) => {
+                let now = core.now();
+                let retention = core.settings.tombstone_retention;
+                let done = self
+                    .modify_instance(instance_id, |r| {
+                        if !r
+                            .lifecycle
+                            .complete(token, Outcome::succeeded(), now, retention)
+                        {
+                            return false;
+                        }
+                        apply_update(r, &request, &updated);
+                        true
+                    })
+                    .await?;
+                if done { Ok(updated) } else { Err(halted()) }
+            }
+        }
+    }
+
+    pub(super) async fn fetch_instance(
+        &self,
+        instance_id: &str,
+    ) -> Result<FetchInstanceResponse, BrokerError> {
+        let Some(current) = self.instance(instance_id).await? else {
+            return Err(BrokerError::not_found());
+        };
+        let record = current.record;
+        // NOTES.md §13 step 11: 404 when the catalog does not declare instances retrievable.
+        let retrievable = self
+            .core
+            .catalog
+            .service(record.service_id())
+            .is_some_and(|service| service.instances_retrievable());
+        // spec.md "Fetching a Service Instance": 404 while provisioning is in progress.
+        if !retrievable || record.lifecycle.phase != Phase::Ready {
+            return Err(BrokerError::not_found());
+        }
+        // 422 ConcurrencyError while the instance is being updated (or deleted).
+        if record.lifecycle.running().is_some() {
+            return Err(BrokerError::concurrency_error());
+        }
+        let stored = FetchInstanceResponse {
+            service_id: Some(record.request.service_id.clone()),
+            plan_id: Some(record.plan_id.clone()),
+            dashboard_url: record.dashboard_url.clone(),
+            parameters: record.parameters.clone(),
+            maintenance_info: record.maintenance_info.clone(),
+            metadata: record.metadata.clone(),
+        };
+        self.core
+            .logic
+            .fetch_instance(instance_id, stored)
+            .await
+            .map_err(BrokerError::from)
+    }
+}
+
+/// NOTES.md §13 step 4, for an instance that exists: 409, 200, 202 or 422.
+fn provision_existing(
+    record: &InstanceRecord,
+    request: &ProvisionRequest,
+    ctx: &RequestContext,
+) -> Result<ProvisionResponse, BrokerError> {
+    // spec.md "Provisioning": 409 when the instance exists or is being provisioned with
+    // different attributes.
+    if !provision_identical(&record.request, request) {
+        return Err(BrokerError::conflict());
+    }
+    let life = &record.lifecycle;
+    match life.phase {
+        Phase::Creating => match life.running() {
+            // 202 with the same operation, only if the platform accepts it.
+            Some(op) if ctx.accepts_incomplete => {
+                Ok(ProvisionResponse::Accepted(ProvisionAccepted {
+                    dashboard_url: record.dashboard_url.clone(),
+                    operation: Some(op.token.clone()),
+                    metadata: None,
+                }))
+            }
+            Some(_) => Err(BrokerError::async_required()),
+            None => Err(BrokerError::concurrency_error()),
+        },
+        Phase::Ready if life.running().is_none() => {
+            Ok(ProvisionResponse::AlreadyExists(ProvisionedInstance {
+                dashboard_url: record.dashboard_url.clone(),
+                metadata: record.metadata.clone(),
+            }))
+        }
+        Phase::CreateFailed => Err(BrokerError::unprocessable(CREATE_FAILED)),
+        // Busy with a different operation (update, deprovision).
+        Phase::Ready | Phase::Deleting | Phase::Deleted => Err(BrokerError::concurrency_error()),
+    }
+}
+
+fn apply_update(record: &mut InstanceRecord, request: &UpdateRequest, updated: &UpdatedInstance) {
+    if let Some(plan_id) = &request.plan_id {
+        record.plan_id.clone_from(plan_id);
+    }
+    if let Some(parameters) = &request.parameters {
+        let current = record.parameters.get_or_insert_with(Default::default);
+        for (key, value) in parameters {
+            current.insert(key.clone(), value.clone());
+        }
+    }
+    if request.context.is_some() {
+        record.context.clone_from(&request.context);
+    }
+    if request.maintenance_info.is_some() {
+        record
+            .maintenance_info
+            .clone_from(&request.maintenance_info);
+    }
+    if updated.dashboard_url.is_some() {
+        record.dashboard_url.clone_from(&updated.dashboard_url);
+    }
+    if updated.metadata.is_some() {
+        record.metadata.clone_from(&updated.metadata);
+    }
+}
+
+/// The answer to a synchronous request whose operation was halted or taken away meanwhile.
+pub(super) fn halted() -> BrokerError {
+    BrokerError::concurrency_error()
+        .with_description("Another request halted this operation before it finished.")
+}

@@ -1,0 +1,559 @@
+//! `Managed`: a [`ServiceBroker`] built from a [`ServiceLogic`] and a [`StateStore`].
+
+mod access;
+mod binding;
+mod delete;
+mod instance;
+mod poll;
+mod settings;
+mod state;
+mod tasks;
+
+pub use settings::{AfterDelete, DeleteDuringCreate, Settings};
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::binding::{
+    BindRequest, BindResponse, FetchBindingRequest, FetchBindingResponse, UnbindRequest,
+    UnbindResponse,
+};
+use crate::broker::{RequestContext, ServiceBroker};
+use crate::catalog::Catalog;
+use crate::deprovision::{DeprovisionRequest, DeprovisionResponse};
+use crate::error::BrokerError;
+use crate::instance::{FetchInstanceRequest, FetchInstanceResponse};
+use crate::instance_state::InstanceStateBroker;
+use crate::last_operation::{BindingLastOperation, LastOperation, LastOperationRequest};
+use crate::operation::OperationToken;
+use crate::provision::{ProvisionRequest, ProvisionResponse};
+use crate::update::{UpdateRequest, UpdateResponse};
+
+use super::clock::{Clock, SystemClock, Timestamp};
+use super::logic::{Execution, OperationKind, ServiceLogic};
+use super::record::{Lease, Lifecycle, Outcome};
+use super::store::{CasError, MemoryStore, StateStore, StoreError};
+use tasks::TaskSet;
+
+/// How often a compare-and-set is retried after conflicts before answering 422
+/// `ConcurrencyError`. Conflicts only repeat under heavy contention on one resource.
+const MAX_ATTEMPTS: usize = 64;
+
+const HALTED: &str = "A deprovision request halted this operation.";
+const DEADLINE: &str = "The operation did not finish within the plan's maximum polling duration.";
+const INTERRUPTED: &str =
+    "The broker stopped while this operation ran; its outcome is unknown. Delete and try again.";
+
+/// A [`ServiceBroker`] that applies the spec's bookkeeping rules on top of a [`ServiceLogic`],
+/// keeping its state in a [`StateStore`]. See the [module guide](super) for the rules and the
+/// status table.
+///
+/// Asynchronous operations run as tasks owned by this value: [`Managed::shutdown`] stops them,
+/// and so does dropping it. An operation stopped that way keeps its lease until it expires; then
+/// any replica (or this broker after a restart) resumes or fails it.
+pub struct Managed<L, S = MemoryStore> {
+    engine: Engine<L, S>,
+    tasks: Arc<TaskSet>,
+}
+
+impl<L, S> fmt::Debug for Managed<L, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Managed")
+            .field("owner", &self.engine.core.owner)
+            .field("settings", &self.engine.core.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Managed`] adapter; from [`Managed::builder`].
+#[must_use]
+pub struct Builder<L, S> {
+    logic: L,
+    store: S,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    owner: Option<String>,
+}
+
+impl<L, S> fmt::Debug for Builder<L, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("settings", &self.settings)
+            .field("clock", &self.clock)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: ServiceLogic, S: StateStore> Builder<L, S> {
+    /// Uses `store` for the state. Default: a new [`MemoryStore`].
+    pub fn store<S2: StateStore>(self, store: S2) -> Builder<L, S2> {
+        Builder {
+            logic: self.logic,
+            store,
+            settings: self.settings,
+            clock: self.clock,
+            owner: self.owner,
+        }
+    }
+
+    /// What a delete during a running create does. Default: [`DeleteDuringCreate::Halt`].
+    pub fn delete_during_create(mut self, choice: DeleteDuringCreate) -> Self {
+        self.settings.delete_during_create = choice;
+        self
+    }
+
+    /// What `last_operation` answers after a delete finished. Default: [`AfterDelete::Succeeded`].
+    pub fn after_delete(mut self, choice: AfterDelete) -> Self {
+        self.settings.after_delete = choice;
+        self
+    }
+
+    /// How long tombstones of deleted resources answer polls. Default: 24 hours.
+    pub fn tombstone_retention(mut self, retention: Duration) -> Self {
+        self.settings.tombstone_retention = retention;
+        self
+    }
+
+    /// The `Retry-After` sent while an operation is in progress. Default: 5 seconds.
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.settings.retry_after = retry_after;
+        self
+    }
+
+    /// How long an operation's lease lasts, and how often its owner renews it. A replica that
+    /// dies leaves its operations "in progress" for at most `duration`; `renewal` must be well
+    /// below `duration` (renewals that keep failing for `duration` lose the operation).
+    /// Default: 60 seconds, renewed every 20 seconds.
+    ///
+    /// # Panics
+    ///
+    /// When `renewal` is zero or not below `duration`.
+    pub fn lease(mut self, duration: Duration, renewal: Duration) -> Self {
+        assert!(
+            !renewal.is_zero() && renewal < duration,
+            "lease renewal must be non-zero and below the lease duration"
+        );
+        self.settings.lease_duration = duration;
+        self.settings.lease_renewal = renewal;
+        self
+    }
+
+    /// The clock. Default: [`SystemClock`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// This replica's id in leases. Default: a random UUID, new for each process.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// The adapter.
+    pub fn build(self) -> Managed<L, S> {
+        let catalog = self.logic.catalog();
+        let tasks = Arc::new(TaskSet::default());
+        Managed {
+            engine: Engine {
+                core: Arc::new(Core {
+                    logic: self.logic,
+                    store: self.store,
+                    catalog,
+                    settings: self.settings,
+                    clock: self.clock,
+                    owner: self
+                        .owner
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                }),
+                tasks: Arc::downgrade(&tasks),
+            },
+            tasks,
+        }
+    }
+}
+
+impl<L: ServiceLogic> Managed<L, MemoryStore> {
+    /// A builder for an adapter over `logic`, with an in-memory store and default settings.
+    pub fn builder(logic: L) -> Builder<L, MemoryStore> {
+        Builder {
+            logic,
+            store: MemoryStore::new(),
+            settings: Settings::default(),
+            clock: Arc::new(SystemClock),
+            owner: None,
+        }
+    }
+}
+
+impl<L: ServiceLogic, S: StateStore> Managed<L, S> {
+    /// An adapter over `logic` and `store` with default settings.
+    pub fn new(logic: L, store: S) -> Self {
+        Managed::builder(logic).store(store).build()
+    }
+
+    /// The business logic.
+    pub fn logic(&self) -> &L {
+        &self.engine.core.logic
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &S {
+        &self.engine.core.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.engine.core.settings
+    }
+
+    /// Settles every running operation whose owner's lease expired or whose deadline passed:
+    /// resumes it when [`ServiceLogic::is_idempotent`] says so, fails it otherwise. Call it at
+    /// start-up; polls and requests do the same for the resource they touch. Returns how many
+    /// operations were settled.
+    ///
+    /// # Errors
+    ///
+    /// A 500 [`BrokerError`] when the store fails.
+    pub async fn recover(&self) -> Result<usize, BrokerError> {
+        self.engine.recover().await
+    }
+
+    /// Removes tombstones past their retention from the store. Returns how many were removed.
+    ///
+    /// # Errors
+    ///
+    /// A 500 [`BrokerError`] when the store fails.
+    pub async fn purge_tombstones(&self) -> Result<usize, BrokerError> {
+        let now = self.engine.core.now();
+        self.engine
+            .core
+            .store
+            .purge_expired(now)
+            .await
+            .map_err(internal)
+    }
+
+    /// Runs [`Managed::recover`] and [`Managed::purge_tombstones`] every `period` in a task
+    /// owned by this adapter, until [`Managed::shutdown`] or drop.
+    pub fn spawn_maintenance(&self, period: Duration) {
+        let engine = self.engine.clone();
+        self.tasks.spawn(None, async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(err) = engine.recover().await {
+                    tracing::warn!(error = %err, "recovering operations failed");
+                }
+                let now = engine.core.now();
+                if let Err(err) = engine.core.store.purge_expired(now).await {
+                    tracing::warn!(error = %err, "purging tombstones failed");
+                }
+            }
+        });
+    }
+
+    /// How many background tasks are running.
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Stops all background work and waits for it to end. Operations stopped this way keep
+    /// their leases until they expire, then are resumed or failed (by another replica, or by
+    /// this broker's next start). Later asynchronous requests are still recorded but nothing
+    /// runs them until recovery.
+    pub async fn shutdown(&self) {
+        self.tasks.shutdown().await;
+    }
+}
+
+/// What every clone of the engine shares; holds no task handles (tasks hold it).
+struct Core<L, S> {
+    logic: L,
+    store: S,
+    catalog: Arc<Catalog>,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    owner: String,
+}
+
+impl<L: ServiceLogic, S: StateStore> Core<L, S> {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn is_async(&self, kind: OperationKind, plan_id: &str) -> bool {
+        self.logic.execution(kind, plan_id) == Execution::Asynchronous
+    }
+
+    fn lease(&self, now: Timestamp) -> Lease {
+        Lease::new(
+            self.owner.clone(),
+            now.saturating_add(self.settings.lease_duration),
+        )
+    }
+
+    /// The deadline of an asynchronous operation: start plus the plan's
+    /// `maximum_polling_duration` (spec.md "Polling Last Operation": platforms give up then).
+    fn deadline(&self, service_id: &str, plan_id: &str, now: Timestamp) -> Option<Timestamp> {
+        let (_, plan) = self.catalog.plan(service_id, plan_id)?;
+        plan.maximum_polling_duration
+            .map(|secs| now.saturating_add(Duration::from_secs(secs)))
+    }
+}
+
+/// The adapter's working half: the shared core and a weak link to the task set, so that
+/// background tasks can hold it without keeping themselves alive.
+struct Engine<L, S> {
+    core: Arc<Core<L, S>>,
+    tasks: Weak<TaskSet>,
+}
+
+impl<L, S> Clone for Engine<L, S> {
+    fn clone(&self) -> Self {
+        Self {
+            core: self.core.clone(),
+            tasks: self.tasks.clone(),
+        }
+    }
+}
+
+/// What settling a running operation did.
+#[derive(Debug)]
+enum Settle {
+    /// Nothing to do.
+    Nothing,
+    /// The operation was failed (deadline passed, or its owner died and it cannot be re-run).
+    Failed(OperationToken),
+    /// This replica took the operation over and must run it again.
+    Resume(OperationToken, OperationKind),
+}
+
+impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
+    /// Fails or takes over the running operation of `lifecycle` if its deadline passed or its
+    /// owner's lease expired (NOTES.md §4: nothing may stay "in progress" forever).
+    fn settle(&self, lifecycle: &mut Lifecycle, now: Timestamp) -> Settle {
+        let core = &self.core;
+        let Some(op) = lifecycle.running() else {
+            return Settle::Nothing;
+        };
+        let token = op.token.clone();
+        let kind = op.kind;
+        if op.deadline.is_some_and(|deadline| now >= deadline) {
+            lifecycle.complete(
+                &token,
+                Outcome::failed(DEADLINE),
+                now,
+                core.settings.tombstone_retention,
+            );
+            return Settle::Failed(token);
+        }
+        // A live lease, or work still running in this process (whose renewals may merely be
+        // late): leave it alone.
+        if !op.lease.as_ref().is_none_or(|lease| lease.is_expired(now)) || self.is_local(&token) {
+            return Settle::Nothing;
+        }
+        if core.logic.is_idempotent(kind) {
+            let lease = core.lease(now);
+            let owner = lease.owner.clone();
+            if let Some(op) = lifecycle.operations.last_mut() {
+                op.lease = Some(lease);
+            }
+            debug_assert!(lifecycle.owns(&token, &owner));
+            Settle::Resume(token, kind)
+        } else {
+            lifecycle.complete(
+                &token,
+                Outcome::failed(INTERRUPTED),
+                now,
+                core.settings.tombstone_retention,
+            );
+            Settle::Failed(token)
+        }
+    }
+
+    /// Settles every record of the store (start-up recovery).
+    async fn recover(&self) -> Result<usize, BrokerError> {
+        let mut settled = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .core
+                .store
+                .list_instances(after.as_deref(), 100)
+                .await
+                .map_err(internal)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(settled);
+            };
+            after = Some(last.clone());
+            for (instance_id, versioned) in page {
+                if versioned.record.lifecycle.running().is_some() {
+                    let before = versioned.version;
+                    if self
+                        .instance(&instance_id)
+                        .await?
+                        .is_some_and(|v| v.version != before)
+                    {
+                        settled += 1;
+                    }
+                }
+                let bindings = self
+                    .core
+                    .store
+                    .list_bindings(&instance_id)
+                    .await
+                    .map_err(internal)?;
+                for (binding_id, versioned) in bindings {
+                    if versioned.record.lifecycle.running().is_some() {
+                        let before = versioned.version;
+                        if self
+                            .binding(&instance_id, &binding_id)
+                            .await?
+                            .is_some_and(|v| v.version != before)
+                        {
+                            settled += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A store failure: 500, the cause kept for logs.
+fn internal(err: impl Into<crate::error::BoxError>) -> BrokerError {
+    let err = err.into();
+    tracing::error!(error = %err, "state store failed");
+    BrokerError::internal(err)
+}
+
+fn cas_failed(err: StoreError) -> BrokerError {
+    internal(err)
+}
+
+/// The answer after too many conflicting writes in a row.
+fn contended() -> BrokerError {
+    BrokerError::concurrency_error()
+}
+
+/// Whether a compare-and-set error means "reload and retry".
+fn retry(err: CasError) -> Result<(), BrokerError> {
+    match err {
+        CasError::Conflict => Ok(()),
+        CasError::Store(err) => Err(cas_failed(err)),
+    }
+}
+
+#[async_trait]
+impl<L: ServiceLogic, S: StateStore> ServiceBroker for Managed<L, S> {
+    async fn catalog(&self, _ctx: &RequestContext) -> Result<Arc<Catalog>, BrokerError> {
+        Ok(self.engine.core.catalog.clone())
+    }
+
+    async fn provision(
+        &self,
+        instance_id: &str,
+        request: ProvisionRequest,
+        ctx: &RequestContext,
+    ) -> Result<ProvisionResponse, BrokerError> {
+        self.engine.provision(instance_id, request, ctx).await
+    }
+
+    async fn update(
+        &self,
+        instance_id: &str,
+        request: UpdateRequest,
+        ctx: &RequestContext,
+    ) -> Result<UpdateResponse, BrokerError> {
+        self.engine.update(instance_id, request, ctx).await
+    }
+
+    async fn deprovision(
+        &self,
+        instance_id: &str,
+        request: DeprovisionRequest,
+        ctx: &RequestContext,
+    ) -> Result<DeprovisionResponse, BrokerError> {
+        let _ = request;
+        self.engine.deprovision(instance_id, ctx).await
+    }
+
+    async fn fetch_instance(
+        &self,
+        instance_id: &str,
+        request: FetchInstanceRequest,
+        ctx: &RequestContext,
+    ) -> Result<FetchInstanceResponse, BrokerError> {
+        let _ = (request, ctx);
+        self.engine.fetch_instance(instance_id).await
+    }
+
+    async fn last_operation(
+        &self,
+        instance_id: &str,
+        request: LastOperationRequest,
+        ctx: &RequestContext,
+    ) -> Result<LastOperation, BrokerError> {
+        let _ = ctx;
+        self.engine
+            .last_operation(instance_id, request.operation.as_deref())
+            .await
+    }
+
+    async fn bind(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        request: BindRequest,
+        ctx: &RequestContext,
+    ) -> Result<BindResponse, BrokerError> {
+        self.engine
+            .bind(instance_id, binding_id, request, ctx)
+            .await
+    }
+
+    async fn unbind(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        request: UnbindRequest,
+        ctx: &RequestContext,
+    ) -> Result<UnbindResponse, BrokerError> {
+        let _ = request;
+        self.engine.unbind(instance_id, binding_id, ctx).await
+    }
+
+    async fn fetch_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        request: FetchBindingRequest,
+        ctx: &RequestContext,
+    ) -> Result<FetchBindingResponse, BrokerError> {
+        let _ = (request, ctx);
+        self.engine.fetch_binding(instance_id, binding_id).await
+    }
+
+    async fn binding_last_operation(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        request: LastOperationRequest,
+        ctx: &RequestContext,
+    ) -> Result<BindingLastOperation, BrokerError> {
+        let _ = ctx;
+        self.engine
+            .binding_last_operation(instance_id, binding_id, request.operation.as_deref())
+            .await
+    }
+
+    fn instance_state(&self) -> Option<&dyn InstanceStateBroker> {
+        Some(self)
+    }
+}

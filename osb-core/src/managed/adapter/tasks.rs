@@ -1,0 +1,266 @@
+//! Background work: the task set the adapter owns, and running an operation under its lease.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::{Engine, INTERRUPTED};
+use crate::managed::logic::{OperationKind, ServiceLogic};
+use crate::managed::record::Outcome;
+use crate::managed::store::StateStore;
+use crate::operation::OperationToken;
+
+/// The tasks of one adapter: a `JoinSet` (aborted on drop) plus the abort handle of each
+/// running operation, so a delete can halt a create running here.
+#[derive(Debug, Default)]
+pub(super) struct TaskSet {
+    set: Mutex<JoinSet<()>>,
+    operations: Mutex<HashMap<OperationToken, AbortHandle>>,
+    /// Operations whose work runs in this process right now (background or inline).
+    local: Mutex<HashSet<OperationToken>>,
+    closed: AtomicBool,
+}
+
+/// Marks an operation as running here until dropped.
+struct LocalGuard {
+    tasks: std::sync::Weak<TaskSet>,
+    token: OperationToken,
+}
+
+impl Drop for LocalGuard {
+    fn drop(&mut self) {
+        if let Some(tasks) = self.tasks.upgrade() {
+            tasks
+                .local
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&self.token);
+        }
+    }
+}
+
+impl TaskSet {
+    /// Spawns `task` on the current tokio runtime. Returns `false` when the set is shut down or
+    /// there is no runtime.
+    pub(super) fn spawn<F>(&self, operation: Option<OperationToken>, task: F) -> bool
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("no tokio runtime: background operations need one");
+            return false;
+        };
+        let mut set = self.set.lock().unwrap_or_else(PoisonError::into_inner);
+        // Reap finished tasks so the set does not grow.
+        while set.try_join_next().is_some() {}
+        let handle = set.spawn_on(task, &runtime);
+        drop(set);
+        let mut operations = self
+            .operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        operations.retain(|_, handle| !handle.is_finished());
+        if let Some(token) = operation {
+            operations.insert(token, handle);
+        }
+        true
+    }
+
+    /// Aborts the task running operation `token` here, if any.
+    pub(super) fn abort(&self, token: &OperationToken) {
+        let handle = self
+            .operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(token);
+        if let Some(handle) = handle {
+            handle.abort();
+        }
+    }
+
+    /// Whether operation `token`'s work runs in this process.
+    pub(super) fn is_local(&self, token: &OperationToken) -> bool {
+        self.local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(token)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        let mut set = self.set.lock().unwrap_or_else(PoisonError::into_inner);
+        while set.try_join_next().is_some() {}
+        set.len()
+    }
+
+    pub(super) async fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        let mut set = std::mem::take(&mut *self.set.lock().unwrap_or_else(PoisonError::into_inner));
+        set.shutdown().await;
+        self.operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// Which resource an operation works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Target {
+    Instance(String),
+    Binding(String, String),
+}
+
+impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
+    /// Runs operation `token` of `kind` in the background; if that is impossible (shut down,
+    /// no runtime), fails it at once rather than leave it to lease expiry.
+    pub(super) async fn spawn_work(
+        &self,
+        target: Target,
+        kind: OperationKind,
+        token: OperationToken,
+    ) {
+        if !self.try_spawn(target.clone(), kind, token.clone()) {
+            let _ = self
+                .finish(&target, &token, Outcome::failed(INTERRUPTED))
+                .await;
+        }
+    }
+
+    /// Spawns the task running operation `token`. Not `async`: the task may itself settle and
+    /// resume operations, and a recursive `async fn` could not be proven `Send`.
+    fn try_spawn(&self, target: Target, kind: OperationKind, token: OperationToken) -> bool {
+        let engine = self.clone();
+        let work_token = token.clone();
+        let work_target = target;
+        let task = async move {
+            let (target, token) = (work_target, work_token);
+            let result = match (&target, kind) {
+                (Target::Instance(iid), OperationKind::Provision) => {
+                    engine.create_instance(iid, &token).await.map(drop)
+                }
+                (Target::Instance(iid), OperationKind::Update) => {
+                    engine.update_instance(iid, &token).await.map(drop)
+                }
+                (Target::Instance(iid), OperationKind::Deprovision) => {
+                    engine.delete_instance(iid, &token).await
+                }
+                (Target::Binding(iid, bid), OperationKind::Bind) => {
+                    engine.create_binding(iid, bid, &token).await.map(drop)
+                }
+                (Target::Binding(iid, bid), OperationKind::Unbind) => {
+                    engine.delete_binding(iid, bid, &token).await
+                }
+                _ => Ok(()),
+            };
+            if let Err(err) = result {
+                tracing::debug!(operation = %token, error = %err, "background operation ended with an error");
+            }
+        };
+        self.tasks
+            .upgrade()
+            .is_some_and(|tasks| tasks.spawn(Some(token), task))
+    }
+
+    /// Whether operation `token`'s work runs in this process.
+    pub(super) fn is_local(&self, token: &OperationToken) -> bool {
+        self.tasks
+            .upgrade()
+            .is_some_and(|tasks| tasks.is_local(token))
+    }
+
+    /// Aborts the local task of operation `token`, if it runs here.
+    pub(super) fn abort(&self, token: &OperationToken) {
+        if let Some(tasks) = self.tasks.upgrade() {
+            tasks.abort(token);
+        }
+    }
+
+    /// Runs `work` while renewing the lease of operation `token`. Returns `None`, dropping
+    /// `work`, when the operation is no longer this replica's (halted by a delete, failed at its
+    /// deadline, taken over after an expired lease).
+    pub(super) async fn run_leased<F: Future>(
+        &self,
+        target: &Target,
+        token: &OperationToken,
+        work: F,
+    ) -> Option<F::Output> {
+        let _local = self.tasks.upgrade().map(|tasks| {
+            tasks
+                .local
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(token.clone());
+            LocalGuard {
+                tasks: self.tasks.clone(),
+                token: token.clone(),
+            }
+        });
+        let mut work = std::pin::pin!(work);
+        let period = self.core.settings.lease_renewal;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                output = &mut work => return Some(output),
+                _ = ticks.tick() => {
+                    if !self.renew(target, token).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renews the lease of `token`; settles it first if its deadline passed. `false` when the
+    /// operation is no longer ours.
+    async fn renew(&self, target: &Target, token: &OperationToken) -> bool {
+        let now = self.core.now();
+        let expires_at = now.saturating_add(self.core.settings.lease_duration);
+        let owner = self.core.owner.clone();
+        let result = match target {
+            Target::Instance(iid) => {
+                // A load settles (fails) the operation when its deadline passed; the renewal
+                // then finds it is no longer running.
+                let _ = self.instance(iid).await;
+                self.modify_instance(iid, |r| r.lifecycle.renew(token, &owner, expires_at))
+                    .await
+            }
+            Target::Binding(iid, bid) => {
+                let _ = self.binding(iid, bid).await;
+                let renewed = self
+                    .modify_binding(iid, bid, |r| r.lifecycle.renew(token, &owner, expires_at))
+                    .await;
+                if matches!(renewed, Ok(true)) {
+                    let claim = expires_at;
+                    let _ = self
+                        .modify_instance(iid, |r| {
+                            match r.binding_operations.get_mut(bid.as_str()) {
+                                Some(until) => {
+                                    *until = claim;
+                                    true
+                                }
+                                None => false,
+                            }
+                        })
+                        .await;
+                }
+                renewed
+            }
+        };
+        match result {
+            Ok(renewed) => renewed,
+            Err(err) => {
+                // Keep working: the store may come back before the lease expires. If it does not,
+                // another replica takes over and the next renewal finds out.
+                tracing::warn!(operation = %token, error = %err, "renewing a lease failed");
+                true
+            }
+        }
+    }
+}

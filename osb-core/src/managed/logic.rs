@@ -1,0 +1,552 @@
+//! `ServiceLogic`: the provider's work, and nothing else.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::binding::{BindRequest, Binding, FetchBindingResponse};
+use crate::catalog::Catalog;
+use crate::error::{BoxError, BrokerError};
+use crate::instance::FetchInstanceResponse;
+use crate::instance_state::InstanceStateUpdate;
+use crate::provision::{ProvisionRequest, ProvisionedInstance};
+use crate::update::{UpdateRequest, UpdatedInstance};
+
+use super::record::{BindingRecord, InstanceRecord};
+
+/// The five operations that change state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OperationKind {
+    /// Create an instance.
+    Provision,
+    /// Change an instance's plan, parameters or context.
+    Update,
+    /// Delete an instance.
+    Deprovision,
+    /// Create a binding.
+    Bind,
+    /// Delete a binding.
+    Unbind,
+}
+
+impl OperationKind {
+    /// Whether the operation creates its resource.
+    pub fn creates(self) -> bool {
+        matches!(self, Self::Provision | Self::Bind)
+    }
+
+    /// Whether the operation deletes its resource.
+    pub fn deletes(self) -> bool {
+        matches!(self, Self::Deprovision | Self::Unbind)
+    }
+}
+
+/// How an operation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Execution {
+    /// Inside the request: the platform gets 200/201 when the work is done.
+    #[default]
+    Synchronous,
+    /// In the background: the platform gets 202 at once and polls `last_operation`. Requests
+    /// without `accepts_incomplete=true` get 422 `AsyncRequired`.
+    Asynchronous,
+}
+
+/// Why the provider's work failed, with a description users may read.
+///
+/// The description is what the platform shows (IBM Cloud's console shows it as is); the cause
+/// (`source`) is logged and never sent. Create and bind failures are plain `LogicError`s: the
+/// spec gives them no `instance_usable` / `update_repeatable` flags, and this type has no place
+/// for them. [`UpdateError`] and [`DeprovisionError`] add the flags where the spec allows them.
+///
+/// # Example
+///
+/// ```
+/// use osb_core::managed::LogicError;
+/// use osb_core::BrokerError;
+///
+/// let err = LogicError::unprocessable("The account has reached its quota of 5 databases.");
+/// let answer = BrokerError::from(err);
+/// assert_eq!(answer.status().as_u16(), 422);
+/// assert!(answer.instance_usable().is_none());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{description}")]
+pub struct LogicError {
+    status: StatusCode,
+    description: String,
+    #[source]
+    source: Option<BoxError>,
+}
+
+const INTERNAL_DESCRIPTION: &str = "The operation failed; the broker logged the details.";
+
+impl LogicError {
+    /// The request's parameters are invalid (400 when synchronous).
+    pub fn bad_request(description: impl Into<String>) -> Self {
+        Self::with_status(StatusCode::BAD_REQUEST, description)
+    }
+
+    /// The request cannot be carried out now or at all, e.g. over quota (422 when synchronous).
+    pub fn unprocessable(description: impl Into<String>) -> Self {
+        Self::with_status(StatusCode::UNPROCESSABLE_ENTITY, description)
+    }
+
+    /// The work failed; `description` tells users what happened (500 when synchronous).
+    pub fn failed(description: impl Into<String>) -> Self {
+        Self::with_status(StatusCode::INTERNAL_SERVER_ERROR, description)
+    }
+
+    /// The work failed for an internal reason that users must not see: the description is a
+    /// generic one and `cause` is only logged (500 when synchronous).
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            description: INTERNAL_DESCRIPTION.to_owned(),
+            source: Some(cause.into()),
+        }
+    }
+
+    /// A failure answered with a 4xx or 5xx `status` when synchronous (others become 500).
+    pub fn with_status(status: StatusCode, description: impl Into<String>) -> Self {
+        let status = if status.is_client_error() || status.is_server_error() {
+            status
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        let description = description.into();
+        Self {
+            status,
+            description: if description.is_empty() {
+                INTERNAL_DESCRIPTION.to_owned()
+            } else {
+                description
+            },
+            source: None,
+        }
+    }
+
+    /// Attaches an internal cause (logged, never sent).
+    #[must_use]
+    pub fn with_source(mut self, cause: impl Into<BoxError>) -> Self {
+        self.source = Some(cause.into());
+        self
+    }
+
+    /// The status a synchronous request answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The user-facing description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+impl From<LogicError> for BrokerError {
+    fn from(err: LogicError) -> Self {
+        let mut answer = BrokerError::status_code(err.status, err.description);
+        if let Some(source) = err.source {
+            answer = answer.with_source(source);
+        }
+        answer
+    }
+}
+
+/// A failed update: a [`LogicError`] plus the two flags the spec allows for updates
+/// (spec.md "Updating a Service Instance", NOTES.md §7).
+///
+/// # Example
+///
+/// ```
+/// use osb_core::managed::{LogicError, UpdateError};
+/// use osb_core::BrokerError;
+///
+/// let err = UpdateError::from(LogicError::failed("Resizing the disk failed."))
+///     .with_instance_usable(true)
+///     .with_update_repeatable(false);
+/// let answer = BrokerError::from(err);
+/// assert_eq!(answer.instance_usable(), Some(true));
+/// assert_eq!(answer.update_repeatable(), Some(false));
+/// ```
+#[derive(Debug)]
+pub struct UpdateError {
+    error: LogicError,
+    instance_usable: Option<bool>,
+    update_repeatable: Option<bool>,
+}
+
+impl UpdateError {
+    /// Whether the instance still works after the failed update. Default: not said (platforms
+    /// assume `true`).
+    #[must_use]
+    pub fn with_instance_usable(mut self, usable: bool) -> Self {
+        self.instance_usable = Some(usable);
+        self
+    }
+
+    /// Whether the same update may be tried again. Default: not said (platforms assume `true`).
+    #[must_use]
+    pub fn with_update_repeatable(mut self, repeatable: bool) -> Self {
+        self.update_repeatable = Some(repeatable);
+        self
+    }
+
+    /// The failure.
+    pub fn error(&self) -> &LogicError {
+        &self.error
+    }
+
+    /// `instance_usable`, if said.
+    pub fn instance_usable(&self) -> Option<bool> {
+        self.instance_usable
+    }
+
+    /// `update_repeatable`, if said.
+    pub fn update_repeatable(&self) -> Option<bool> {
+        self.update_repeatable
+    }
+}
+
+impl std::fmt::Display for UpdateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for UpdateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
+impl From<LogicError> for UpdateError {
+    fn from(error: LogicError) -> Self {
+        Self {
+            error,
+            instance_usable: None,
+            update_repeatable: None,
+        }
+    }
+}
+
+impl From<UpdateError> for BrokerError {
+    fn from(err: UpdateError) -> Self {
+        let mut answer = BrokerError::from(err.error);
+        if let Some(usable) = err.instance_usable {
+            answer = answer.with_instance_usable(usable);
+        }
+        if let Some(repeatable) = err.update_repeatable {
+            answer = answer.with_update_repeatable(repeatable);
+        }
+        answer
+    }
+}
+
+/// A failed deprovision: a [`LogicError`] plus `instance_usable`, the only flag the spec allows
+/// for deprovisions (`update_repeatable` MUST NOT be sent; this type has no place for it).
+///
+/// # Example
+///
+/// ```
+/// use osb_core::managed::{DeprovisionError, LogicError};
+/// use osb_core::BrokerError;
+///
+/// let err = DeprovisionError::from(LogicError::failed("The backup before deletion failed."))
+///     .with_instance_usable(true);
+/// assert_eq!(BrokerError::from(err).instance_usable(), Some(true));
+/// ```
+#[derive(Debug)]
+pub struct DeprovisionError {
+    error: LogicError,
+    instance_usable: Option<bool>,
+}
+
+impl DeprovisionError {
+    /// Whether the instance still works after the failed deprovision. Default: not said.
+    #[must_use]
+    pub fn with_instance_usable(mut self, usable: bool) -> Self {
+        self.instance_usable = Some(usable);
+        self
+    }
+
+    /// The failure.
+    pub fn error(&self) -> &LogicError {
+        &self.error
+    }
+
+    /// `instance_usable`, if said.
+    pub fn instance_usable(&self) -> Option<bool> {
+        self.instance_usable
+    }
+}
+
+impl std::fmt::Display for DeprovisionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for DeprovisionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
+impl From<LogicError> for DeprovisionError {
+    fn from(error: LogicError) -> Self {
+        Self {
+            error,
+            instance_usable: None,
+        }
+    }
+}
+
+impl From<DeprovisionError> for BrokerError {
+    fn from(err: DeprovisionError) -> Self {
+        let mut answer = BrokerError::from(err.error);
+        if let Some(usable) = err.instance_usable {
+            answer = answer.with_instance_usable(usable);
+        }
+        answer
+    }
+}
+
+/// A service's business logic: create, update and delete instances, create and delete
+/// bindings. Nothing about HTTP, status codes, operation tokens, retries or concurrency: the
+/// [`Managed`](super::Managed) adapter does all of that.
+///
+/// Every method is called at most once per operation, except after a crash: an operation whose
+/// owner died is re-run only when [`ServiceLogic::is_idempotent`] says so, and failed
+/// otherwise. Deletes must succeed for a resource that was never, or only half, created: the
+/// platform sends them for orphan mitigation after a failed create (NOTES.md §10).
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use osb_core::catalog::{Catalog, Plan, Service};
+/// use osb_core::managed::{DeprovisionError, Execution, InstanceRecord, LogicError, OperationKind, ServiceLogic};
+/// use osb_core::{ProvisionRequest, ProvisionedInstance};
+///
+/// #[derive(Debug)]
+/// struct Databases {
+///     catalog: Arc<Catalog>,
+/// }
+///
+/// #[async_trait]
+/// impl ServiceLogic for Databases {
+///     fn catalog(&self) -> Arc<Catalog> {
+///         self.catalog.clone()
+///     }
+///
+///     fn execution(&self, kind: OperationKind, plan_id: &str) -> Execution {
+///         // Creating a large database takes minutes.
+///         if kind == OperationKind::Provision && plan_id == "large" {
+///             Execution::Asynchronous
+///         } else {
+///             Execution::Synchronous
+///         }
+///     }
+///
+///     async fn create_instance(
+///         &self,
+///         instance_id: &str,
+///         _request: &ProvisionRequest,
+///     ) -> Result<ProvisionedInstance, LogicError> {
+///         Ok(ProvisionedInstance::with_dashboard_url(format!("https://db.example.com/{instance_id}")))
+///     }
+///
+///     async fn delete_instance(
+///         &self,
+///         _instance_id: &str,
+///         _instance: &InstanceRecord,
+///     ) -> Result<(), DeprovisionError> {
+///         Ok(())
+///     }
+/// }
+/// # let _ = Databases { catalog: Arc::new(Catalog::new(vec![Service::new("s", "db", "DB", false)
+/// #     .with_plan(Plan::new("large", "large", "Large"))])) };
+/// ```
+#[async_trait]
+pub trait ServiceLogic: Send + Sync + 'static {
+    /// The catalog. Read once, when the adapter is built.
+    fn catalog(&self) -> Arc<Catalog>;
+
+    /// Whether an operation on a plan runs in the background. Default: synchronous.
+    ///
+    /// For deprovision and unbind `plan_id` is the stored plan of the resource, which may have
+    /// left the catalog.
+    fn execution(&self, kind: OperationKind, plan_id: &str) -> Execution {
+        let _ = (kind, plan_id);
+        Execution::Synchronous
+    }
+
+    /// Whether an operation of this kind may be run again from the start after the replica
+    /// running it died (its lease expired). `true` resumes it on another replica; `false`
+    /// (the default) reports it `failed`, asking the platform to clean up.
+    fn is_idempotent(&self, kind: OperationKind) -> bool {
+        let _ = kind;
+        false
+    }
+
+    /// Whether bindings of a plan need an application: a bind without `bind_resource.app_guid`
+    /// (or the deprecated `app_guid`) is answered 422 `RequiresApp`. Default: `false`.
+    fn requires_app(&self, plan_id: &str) -> bool {
+        let _ = plan_id;
+        false
+    }
+
+    /// The dashboard URL of a new instance, known before the work starts. An asynchronous
+    /// provision can only return a dashboard in its first answer (spec.md "Provisioning" →
+    /// Response), so it comes from here; a synchronous one may also return it from
+    /// [`ServiceLogic::create_instance`]. Default: none.
+    fn dashboard_url(&self, instance_id: &str, request: &ProvisionRequest) -> Option<String> {
+        let _ = (instance_id, request);
+        None
+    }
+
+    /// Creates an instance.
+    ///
+    /// # Errors
+    ///
+    /// A [`LogicError`] whose description reaches the platform.
+    async fn create_instance(
+        &self,
+        instance_id: &str,
+        request: &ProvisionRequest,
+    ) -> Result<ProvisionedInstance, LogicError>;
+
+    /// Changes an instance's plan, parameters or context. `instance` is its state before the
+    /// update. Default: 422, updates are not supported.
+    ///
+    /// # Errors
+    ///
+    /// An [`UpdateError`], optionally saying whether the instance is still usable and whether
+    /// the update may be repeated.
+    async fn update_instance(
+        &self,
+        instance_id: &str,
+        request: &UpdateRequest,
+        instance: &InstanceRecord,
+    ) -> Result<UpdatedInstance, UpdateError> {
+        let _ = (instance_id, request, instance);
+        Err(LogicError::unprocessable("This service does not support updating instances.").into())
+    }
+
+    /// Deletes an instance and everything it holds. Must succeed for an instance that was only
+    /// half created (orphan mitigation).
+    ///
+    /// # Errors
+    ///
+    /// A [`DeprovisionError`], optionally saying whether the instance is still usable.
+    async fn delete_instance(
+        &self,
+        instance_id: &str,
+        instance: &InstanceRecord,
+    ) -> Result<(), DeprovisionError>;
+
+    /// Creates a binding: credentials, endpoints, … Default: 400, the service is not
+    /// bindable.
+    ///
+    /// # Errors
+    ///
+    /// A [`LogicError`] whose description reaches the platform.
+    async fn create_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        request: &BindRequest,
+    ) -> Result<Binding, LogicError> {
+        let _ = (instance_id, binding_id, request);
+        Err(LogicError::bad_request(
+            "This service does not support bindings.",
+        ))
+    }
+
+    /// Deletes a binding (revokes its credentials). Must succeed for a binding that was only
+    /// half created. Default: nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// A [`LogicError`] whose description reaches the platform.
+    async fn delete_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        binding: &BindingRecord,
+    ) -> Result<(), LogicError> {
+        let _ = (instance_id, binding_id, binding);
+        Ok(())
+    }
+
+    /// The answer to a fetch of a ready instance. `stored` is built from the store (service,
+    /// current plan, dashboard, parameters, maintenance info, metadata); override to read the
+    /// live instance or to leave out sensitive parameters. Default: `stored`.
+    ///
+    /// # Errors
+    ///
+    /// A [`LogicError`] whose description reaches the platform.
+    async fn fetch_instance(
+        &self,
+        instance_id: &str,
+        stored: FetchInstanceResponse,
+    ) -> Result<FetchInstanceResponse, LogicError> {
+        let _ = instance_id;
+        Ok(stored)
+    }
+
+    /// The answer to a fetch of a ready binding. `stored` holds what
+    /// [`ServiceLogic::create_binding`] returned and the bind's parameters. Default: `stored`.
+    ///
+    /// # Errors
+    ///
+    /// A [`LogicError`] whose description reaches the platform.
+    async fn fetch_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        stored: FetchBindingResponse,
+    ) -> Result<FetchBindingResponse, LogicError> {
+        let _ = (instance_id, binding_id);
+        Ok(stored)
+    }
+
+    /// IBM Cloud disabled the instance (`bluemix_v1`, e.g. account suspended): block its users'
+    /// access, keep its data. Called before the state is recorded; an error leaves the instance
+    /// enabled. Default: nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// A [`LogicError`]; the platform gets its status and description.
+    async fn on_disable(
+        &self,
+        instance_id: &str,
+        update: &InstanceStateUpdate,
+    ) -> Result<(), LogicError> {
+        let _ = (instance_id, update);
+        Ok(())
+    }
+
+    /// IBM Cloud enabled the instance again: restore its users' access. Called before the state
+    /// is recorded; an error leaves the instance disabled. Default: nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// A [`LogicError`]; the platform gets its status and description.
+    async fn on_enable(
+        &self,
+        instance_id: &str,
+        update: &InstanceStateUpdate,
+    ) -> Result<(), LogicError> {
+        let _ = (instance_id, update);
+        Ok(())
+    }
+}

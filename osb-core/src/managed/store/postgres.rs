@@ -1,0 +1,530 @@
+//! `PostgresStore`: a [`StateStore`] in PostgreSQL, shared by several broker replicas.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::sql::{self, Encoded, Migration, failed, timed};
+use super::{CasError, StateStore, StoreError, Version, Versioned};
+use crate::managed::clock::Timestamp;
+use crate::managed::record::{BindingRecord, InstanceRecord};
+
+const DB: &str = "PostgreSQL";
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "records",
+    sql: include_str!("../../../migrations/postgres/0001_records.sql"),
+}];
+
+/// The advisory lock that serialises migrations across replicas ("osb_core" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6f73_625f_636f_7265;
+
+/// The statements for one record table; the key columns are the first parameters.
+struct Table {
+    load: &'static str,
+    insert: &'static str,
+    update: &'static str,
+    delete: &'static str,
+    purge: &'static str,
+}
+
+const INSTANCES: Table = Table {
+    load: "SELECT version, record FROM osb_instances WHERE instance_id = $1",
+    insert: "INSERT INTO osb_instances (instance_id, version, retain_until, record) \
+             VALUES ($1, nextval('osb_record_versions'), $2, $3) \
+             ON CONFLICT (instance_id) DO NOTHING RETURNING version",
+    update: "UPDATE osb_instances \
+             SET version = nextval('osb_record_versions'), retain_until = $2, record = $3 \
+             WHERE instance_id = $1 AND version = $4 RETURNING version",
+    delete: "DELETE FROM osb_instances WHERE instance_id = $1 AND version = $2",
+    purge: "DELETE FROM osb_instances WHERE retain_until <= $1",
+};
+
+const BINDINGS: Table = Table {
+    load: "SELECT version, record FROM osb_bindings WHERE instance_id = $1 AND binding_id = $2",
+    insert: "INSERT INTO osb_bindings (instance_id, binding_id, version, retain_until, record) \
+             VALUES ($1, $2, nextval('osb_record_versions'), $3, $4) \
+             ON CONFLICT (instance_id, binding_id) DO NOTHING RETURNING version",
+    update: "UPDATE osb_bindings \
+             SET version = nextval('osb_record_versions'), retain_until = $3, record = $4 \
+             WHERE instance_id = $1 AND binding_id = $2 AND version = $5 RETURNING version",
+    delete: "DELETE FROM osb_bindings WHERE instance_id = $1 AND binding_id = $2 AND version = $3",
+    purge: "DELETE FROM osb_bindings WHERE retain_until <= $1",
+};
+
+/// A [`StateStore`] in PostgreSQL: durable, and shared by several broker replicas behind a load
+/// balancer.
+///
+/// # How compare-and-set works here
+///
+/// Every write is a single conditional statement in its own (autocommit) transaction at
+/// PostgreSQL's default `READ COMMITTED` isolation:
+///
+/// - create: `INSERT … ON CONFLICT DO NOTHING RETURNING version`. Of two replicas inserting the
+///   same id at once, the second waits for the first's commit and then inserts nothing: exactly
+///   one `Ok`, the other [`CasError::Conflict`].
+/// - update: `UPDATE … SET version = nextval(…) … WHERE key = $1 AND version = $2`. A second
+///   writer blocks on the row lock; when the first commits, PostgreSQL re-checks the `WHERE`
+///   against the new row, sees the new version and updates nothing.
+/// - remove: `DELETE … WHERE key = $1 AND version = $2`, the same way.
+///
+/// Versions come from the sequence `osb_record_versions`, so a version is never reused, even
+/// when a record is removed and created again. No statement touches more than one record, so
+/// no stronger isolation level (and no retry on serialisation failures) is needed.
+///
+/// Reads are single `SELECT`s that take no lock: `last_operation` polling and fetches never
+/// wait for writers.
+///
+/// # Start-up, migrations and isolation
+///
+/// [`connect`](PostgresStoreBuilder::connect) applies the embedded, versioned migrations in one
+/// transaction holding `pg_advisory_xact_lock`, so replicas starting at once apply each
+/// migration exactly once (PostgreSQL's DDL is transactional: a failed migration leaves
+/// nothing behind). The tables live in the connection's `search_path`, or in the
+/// [schema](PostgresStoreBuilder::schema) you name, which is created if missing: several
+/// brokers (or test runs) can share one database in separate schemas.
+///
+/// # Faults
+///
+/// Every operation runs under the [query timeout](PostgresStoreBuilder::query_timeout), and
+/// the server enforces the same `statement_timeout`, so a slow or unreachable database yields
+/// a [`StoreError`] (a 500 for the platform) instead of a hang. Connections are checked before
+/// use and reopened as needed: once the database is back the store works again, no restart
+/// needed.
+///
+/// The table holds binding credentials: restrict access to the database accordingly.
+///
+/// # Example
+///
+/// ```no_run
+/// use osb_core::managed::{PostgresStore, StateStore};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = PostgresStore::connect("postgres://broker@db.internal/broker").await?;
+/// assert!(store.load_instance("unknown").await?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    query_timeout: Duration,
+}
+
+/// Settings for a [`PostgresStore`], from [`PostgresStore::builder`].
+///
+/// # Example
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use osb_core::managed::PostgresStore;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = PostgresStore::builder("postgres://broker@db.internal/shared")
+///     .schema("broker_a")
+///     .query_timeout(Duration::from_secs(2))
+///     .max_connections(20)
+///     .connect()
+///     .await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct PostgresStoreBuilder {
+    url: Result<PgConnectOptions, InvalidUrl>,
+    schema: Option<String>,
+    query_timeout: Duration,
+    max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InvalidUrl;
+
+// By hand: the connection options' own `Debug` shows the password.
+impl fmt::Debug for PostgresStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = self.url.as_ref().map(|o| {
+            format!(
+                "{}:{}/{}",
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap_or("")
+            )
+        });
+        f.debug_struct("PostgresStoreBuilder")
+            .field("target", &target)
+            .field("schema", &self.schema)
+            .field("query_timeout", &self.query_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl PostgresStoreBuilder {
+    /// The schema that holds the tables; created if missing. Letters, digits and `_`, not
+    /// starting with a digit, at most 63 bytes.
+    ///
+    /// Default: none, the tables go to the first schema of the connection's `search_path`
+    /// (normally `public`).
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The time limit of each store operation, waiting for a pooled connection included; the
+    /// server's `statement_timeout` is set to the same value. Past it the operation fails with
+    /// a [`StoreError`] (a 500 for the platform).
+    ///
+    /// Default: 5 seconds.
+    pub fn query_timeout(mut self, limit: Duration) -> Self {
+        self.query_timeout = limit;
+        self
+    }
+
+    /// The most connections the pool opens.
+    ///
+    /// Default: 10.
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Connects and applies pending migrations.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the URL or schema name is invalid, the database is unreachable
+    /// (within the query timeout), or a migration fails.
+    pub async fn connect(self) -> Result<PostgresStore, StoreError> {
+        let options = self.url.map_err(|InvalidUrl| {
+            StoreError::new("invalid PostgreSQL URL (expected postgres://user@host:port/database)")
+        })?;
+        if let Some(schema) = &self.schema {
+            validate_schema(schema)?;
+        }
+        let millis = self.query_timeout.as_millis().to_string();
+        let mut settings = vec![
+            ("statement_timeout", millis.clone()),
+            // A transaction whose client vanished mid-way releases its locks.
+            ("idle_in_transaction_session_timeout", millis),
+        ];
+        if let Some(schema) = &self.schema {
+            settings.push(("search_path", schema.clone()));
+        }
+        let options = options.application_name("osb-core").options(settings);
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.query_timeout)
+            .idle_timeout(Duration::from_secs(600))
+            .max_lifetime(Duration::from_secs(1800))
+            .connect_lazy_with(options);
+        let store = PostgresStore {
+            pool,
+            query_timeout: self.query_timeout,
+        };
+        timed(
+            DB,
+            store.query_timeout,
+            store.migrate(self.schema.as_deref()),
+        )
+        .await?;
+        Ok(store)
+    }
+}
+
+fn validate_schema(schema: &str) -> Result<(), StoreError> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && !schema.starts_with(|c: char| c.is_ascii_digit())
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::new(format!(
+            "invalid PostgreSQL schema name {schema:?}: use letters, digits and `_`"
+        )))
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`, with
+    /// libpq's query parameters) with default settings and applies pending migrations.
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresStoreBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// Settings for a store in the database at `url`. An invalid URL is reported by
+    /// [`connect`](PostgresStoreBuilder::connect); the URL itself never reaches an error
+    /// message or a log, since it may hold a password.
+    pub fn builder(url: &str) -> PostgresStoreBuilder {
+        PostgresStoreBuilder {
+            url: PgConnectOptions::from_str(url).map_err(|_| InvalidUrl),
+            schema: None,
+            query_timeout: sql::DEFAULT_QUERY_TIMEOUT,
+            max_connections: 10,
+        }
+    }
+
+    /// Closes every connection; operations afterwards fail with a [`StoreError`].
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self, schema: Option<&str>) -> Result<(), StoreError> {
+        let step = failed(DB, "migration");
+        let mut tx = self.pool.begin().await.map_err(&step)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(&step)?;
+        if let Some(schema) = schema {
+            // OK to format: `validate_schema` allowed only letters, digits and `_`.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(&step)?;
+        }
+        sqlx::query(sql::MIGRATIONS_TABLE)
+            .execute(&mut *tx)
+            .await
+            .map_err(&step)?;
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM osb_schema_migrations")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&step)?;
+        for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+            sqlx::raw_sql(migration.sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(&step)?;
+            sqlx::query("INSERT INTO osb_schema_migrations (version, description) VALUES ($1, $2)")
+                .bind(migration.version)
+                .bind(migration.description)
+                .execute(&mut *tx)
+                .await
+                .map_err(&step)?;
+            tracing::info!(
+                version = migration.version,
+                "applied PostgreSQL schema migration"
+            );
+        }
+        sql::warn_if_newer(DB, &applied, MIGRATIONS);
+        tx.commit().await.map_err(&step)
+    }
+
+    async fn load<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &Table,
+        key: &[&str],
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        timed(DB, self.query_timeout, async {
+            let mut query = sqlx::query_as::<_, (i64, String)>(table.load);
+            for part in key {
+                query = query.bind(*part);
+            }
+            let row = query
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed(DB, "read"))?;
+            row.map(|(version, json)| sql::decode(version, &json))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn save(
+        &self,
+        table: &Table,
+        key: &[&str],
+        expected: Option<Version>,
+        record: Encoded,
+    ) -> Result<Version, CasError> {
+        let expected = match expected {
+            Some(v) => match sql::expected_column(v) {
+                Some(v) => Some(v),
+                None => return Err(CasError::Conflict),
+            },
+            None => None,
+        };
+        timed(DB, self.query_timeout, async {
+            let mut query = sqlx::query_scalar::<_, i64>(match expected {
+                None => table.insert,
+                Some(_) => table.update,
+            });
+            for part in key {
+                query = query.bind(*part);
+            }
+            query = query.bind(record.retain_until).bind(record.json);
+            if let Some(expected) = expected {
+                query = query.bind(expected);
+            }
+            match query
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed(DB, "write"))?
+            {
+                Some(version) => Ok(sql::version_from_column(version)?),
+                None => Err(CasError::Conflict),
+            }
+        })
+        .await
+    }
+
+    async fn remove(&self, table: &Table, key: &[&str], expected: Version) -> Result<(), CasError> {
+        let Some(expected) = sql::expected_column(expected) else {
+            return Err(CasError::Conflict);
+        };
+        timed(DB, self.query_timeout, async {
+            let mut query = sqlx::query(table.delete);
+            for part in key {
+                query = query.bind(*part);
+            }
+            let removed = query
+                .bind(expected)
+                .execute(&self.pool)
+                .await
+                .map_err(failed(DB, "delete"))?
+                .rows_affected();
+            if removed == 1 {
+                Ok(())
+            } else {
+                Err(CasError::Conflict)
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl StateStore for PostgresStore {
+    async fn load_instance(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<Versioned<InstanceRecord>>, StoreError> {
+        self.load(&INSTANCES, &[instance_id]).await
+    }
+
+    async fn save_instance(
+        &self,
+        instance_id: &str,
+        expected: Option<Version>,
+        record: &InstanceRecord,
+    ) -> Result<Version, CasError> {
+        let encoded = sql::encode(record, &record.lifecycle)?;
+        self.save(&INSTANCES, &[instance_id], expected, encoded)
+            .await
+    }
+
+    async fn remove_instance(&self, instance_id: &str, expected: Version) -> Result<(), CasError> {
+        self.remove(&INSTANCES, &[instance_id], expected).await
+    }
+
+    async fn list_instances(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Versioned<InstanceRecord>)>, StoreError> {
+        timed(DB, self.query_timeout, async {
+            let query = match after {
+                Some(after) => sqlx::query_as::<_, (String, i64, String)>(
+                    "SELECT instance_id, version, record FROM osb_instances \
+                     WHERE instance_id > $1 ORDER BY instance_id LIMIT $2",
+                )
+                .bind(after),
+                None => sqlx::query_as::<_, (String, i64, String)>(
+                    "SELECT instance_id, version, record FROM osb_instances \
+                     ORDER BY instance_id LIMIT $1",
+                ),
+            };
+            let rows = query
+                .bind(sql::limit_column(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(failed(DB, "list"))?;
+            rows.into_iter()
+                .map(|(id, version, json)| Ok((id, sql::decode(version, &json)?)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn load_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> Result<Option<Versioned<BindingRecord>>, StoreError> {
+        self.load(&BINDINGS, &[instance_id, binding_id]).await
+    }
+
+    async fn save_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        expected: Option<Version>,
+        record: &BindingRecord,
+    ) -> Result<Version, CasError> {
+        let encoded = sql::encode(record, &record.lifecycle)?;
+        self.save(&BINDINGS, &[instance_id, binding_id], expected, encoded)
+            .await
+    }
+
+    async fn remove_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        expected: Version,
+    ) -> Result<(), CasError> {
+        self.remove(&BINDINGS, &[instance_id, binding_id], expected)
+            .await
+    }
+
+    async fn list_bindings(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<(String, Versioned<BindingRecord>)>, StoreError> {
+        timed(DB, self.query_timeout, async {
+            let rows = sqlx::query_as::<_, (String, i64, String)>(
+                "SELECT binding_id, version, record FROM osb_bindings \
+                 WHERE instance_id = $1 ORDER BY binding_id",
+            )
+            .bind(instance_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(failed(DB, "list"))?;
+            rows.into_iter()
+                .map(|(id, version, json)| Ok((id, sql::decode(version, &json)?)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        timed(DB, self.query_timeout, async {
+            let mut removed = 0;
+            // READ COMMITTED re-checks `retain_until` on a row another writer just changed, so
+            // a record rewritten (and so no longer expired) after we were called is kept.
+            for table in [&INSTANCES, &BINDINGS] {
+                removed += sqlx::query(table.purge)
+                    .bind(now.as_unix_millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(failed(DB, "purge"))?
+                    .rows_affected();
+            }
+            Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+        })
+        .await
+    }
+}

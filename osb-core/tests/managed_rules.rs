@@ -1,0 +1,1257 @@
+//! The managed adapter's rules, driven through the `ServiceBroker` trait.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod managed_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use managed_support::*;
+use osb_core::managed::{AfterDelete, DeleteDuringCreate, Managed, MemoryStore};
+use osb_core::{
+    BindResponse, BindingOperationState, BrokerError, DeprovisionRequest, DeprovisionResponse,
+    ErrorKind, Failure, FetchBindingRequest, FetchInstanceRequest, InstanceStateUpdate,
+    LastOperation, LastOperationRequest, OperationState, ProvisionResponse, ServiceBroker,
+    UnbindRequest, UnbindResponse, UpdateRequest, UpdateResponse,
+};
+use serde_json::json;
+
+type Broker = Managed<CountingLogic, Arc<MemoryStore>>;
+
+fn broker_with(logic: CountingLogic, clock: Arc<ManualClock>) -> Broker {
+    Managed::builder(logic)
+        .store(Arc::new(MemoryStore::new()))
+        .clock(clock)
+        .build()
+}
+
+fn broker() -> (Broker, Arc<ManualClock>) {
+    let clock = ManualClock::new();
+    (broker_with(CountingLogic::new(), clock.clone()), clock)
+}
+
+fn kind<T: std::fmt::Debug>(result: Result<T, BrokerError>) -> ErrorKind {
+    result.expect_err("expected an error").kind()
+}
+
+fn token(answer: &ProvisionResponse) -> String {
+    match answer {
+        ProvisionResponse::Accepted(accepted) => accepted.operation.as_ref().unwrap().to_string(),
+        other => panic!("expected 202, got {other:?}"),
+    }
+}
+
+async fn poll(
+    broker: &Broker,
+    iid: &str,
+    operation: Option<&str>,
+) -> Result<LastOperation, BrokerError> {
+    let mut request = LastOperationRequest::default();
+    request.operation = operation.map(str::to_owned);
+    broker.last_operation(iid, request, &ctx(false)).await
+}
+
+async fn poll_binding(
+    broker: &Broker,
+    iid: &str,
+    bid: &str,
+) -> Result<osb_core::BindingLastOperation, BrokerError> {
+    broker
+        .binding_last_operation(iid, bid, LastOperationRequest::default(), &ctx(false))
+        .await
+}
+
+async fn settled(broker: &Broker, iid: &str) -> LastOperation {
+    for _ in 0..10_000 {
+        let answer = poll(broker, iid, None).await.unwrap();
+        if answer.state != OperationState::InProgress {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("operation never finished");
+}
+
+fn deprovision_request() -> DeprovisionRequest {
+    DeprovisionRequest::new(SERVICE, SYNC)
+}
+
+async fn provision_sync(broker: &Broker, iid: &str) {
+    let answer = broker
+        .provision(iid, provision(SYNC), &ctx(false))
+        .await
+        .unwrap();
+    assert!(matches!(answer, ProvisionResponse::Created(_)));
+}
+
+// ---------------------------------------------------------------- provision
+
+#[tokio::test]
+async fn provision_new_sync_returns_201_and_calls_create_once() {
+    let (broker, _) = broker();
+    let answer = broker
+        .provision("i", provision(SYNC), &ctx(false))
+        .await
+        .unwrap();
+    let ProvisionResponse::Created(created) = answer else {
+        panic!("expected 201")
+    };
+    assert_eq!(
+        created.dashboard_url.as_deref(),
+        Some("https://dashboard.example.com/i")
+    );
+    assert_eq!(broker.logic().calls().create_instance["i"], 1);
+    // A synchronously created instance answers `succeeded` when polled.
+    assert_eq!(
+        poll(&broker, "i", None).await.unwrap().state,
+        OperationState::Succeeded
+    );
+}
+
+#[tokio::test]
+async fn provision_identical_after_completion_returns_200_without_creating_again() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    let answer = broker
+        .provision("i", provision(SYNC), &ctx(true))
+        .await
+        .unwrap();
+    let ProvisionResponse::AlreadyExists(existing) = answer else {
+        panic!("expected 200")
+    };
+    assert_eq!(
+        existing.dashboard_url.as_deref(),
+        Some("https://dashboard.example.com/i")
+    );
+    assert_eq!(broker.logic().calls().create_instance["i"], 1);
+}
+
+#[tokio::test]
+async fn provision_with_different_attributes_returns_409() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    let mut other_plan = provision(APP);
+    other_plan.plan_id = APP.into();
+    assert_eq!(
+        kind(broker.provision("i", other_plan, &ctx(false)).await),
+        ErrorKind::Conflict
+    );
+    let mut other_params = provision(SYNC);
+    other_params.parameters = params(json!({"size": 2}));
+    assert_eq!(
+        kind(broker.provision("i", other_params, &ctx(false)).await),
+        ErrorKind::Conflict
+    );
+    let mut other_space = provision(SYNC);
+    other_space.space_guid = Some("elsewhere".into());
+    assert_eq!(
+        kind(broker.provision("i", other_space, &ctx(false)).await),
+        ErrorKind::Conflict
+    );
+    assert_eq!(broker.logic().calls().create_instance["i"], 1);
+}
+
+#[tokio::test]
+async fn provision_with_only_context_names_changed_is_identical() {
+    let (broker, _) = broker();
+    let with_name = |name: &str| {
+        let mut request = provision(SYNC);
+        request.context = serde_json::from_value(json!({
+            "platform": "cloudfoundry", "organization_guid": "org", "space_guid": "space",
+            "instance_name": name
+        }))
+        .unwrap();
+        request
+    };
+    broker
+        .provision("i", with_name("a"), &ctx(false))
+        .await
+        .unwrap();
+    let answer = broker
+        .provision("i", with_name("b"), &ctx(false))
+        .await
+        .unwrap();
+    assert!(matches!(answer, ProvisionResponse::AlreadyExists(_)));
+    let mut moved = with_name("a");
+    moved.context = serde_json::from_value(
+        json!({"platform": "cloudfoundry", "organization_guid": "org", "space_guid": "other"}),
+    )
+    .unwrap();
+    assert_eq!(
+        kind(broker.provision("i", moved, &ctx(false)).await),
+        ErrorKind::Conflict
+    );
+}
+
+#[tokio::test]
+async fn provision_async_plan_without_accepts_incomplete_returns_422_async_required() {
+    let (broker, _) = broker();
+    let result = broker.provision("i", provision(ASYNC), &ctx(false)).await;
+    assert_eq!(kind(result), ErrorKind::AsyncRequired);
+    assert!(broker.logic().calls().create_instance.is_empty());
+    // Nothing was recorded: the instance is still unknown.
+    assert_eq!(kind(poll(&broker, "i", None).await), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn provision_async_returns_202_with_dashboard_and_polls_to_succeeded() {
+    let (broker, _) = broker();
+    broker.logic().close();
+    let answer = broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    let ProvisionResponse::Accepted(accepted) = &answer else {
+        panic!("expected 202")
+    };
+    assert_eq!(
+        accepted.dashboard_url.as_deref(),
+        Some("https://dashboard.example.com/i")
+    );
+    let op = token(&answer);
+    let polled = poll(&broker, "i", Some(&op)).await.unwrap();
+    assert_eq!(polled.state, OperationState::InProgress);
+    assert_eq!(polled.retry_after, Some(Duration::from_secs(5)));
+    broker.logic().open();
+    let done = settled(&broker, "i").await;
+    assert_eq!(done.state, OperationState::Succeeded);
+    assert_eq!(done.retry_after, None);
+    assert_eq!(broker.logic().calls().create_instance["i"], 1);
+}
+
+#[tokio::test]
+async fn provision_identical_while_in_progress_returns_202_with_the_same_operation() {
+    let (broker, _) = broker();
+    broker.logic().close();
+    let first = token(
+        &broker
+            .provision("i", provision(ASYNC), &ctx(true))
+            .await
+            .unwrap(),
+    );
+    let again = token(
+        &broker
+            .provision("i", provision(ASYNC), &ctx(true))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(first, again);
+    // Without accepts_incomplete the spec allows no 202.
+    let result = broker.provision("i", provision(ASYNC), &ctx(false)).await;
+    assert_eq!(kind(result), ErrorKind::AsyncRequired);
+    broker.logic().open();
+    settled(&broker, "i").await;
+    assert_eq!(broker.logic().calls().create_instance["i"], 1);
+}
+
+#[tokio::test]
+async fn failed_async_create_reports_failed_and_orphan_mitigation_delete_succeeds() {
+    let (broker, _) = broker();
+    let mut request = provision(ASYNC);
+    request.parameters = params(json!({"fail": "The region is full."}));
+    broker
+        .provision("i", request.clone(), &ctx(true))
+        .await
+        .unwrap();
+    let done = settled(&broker, "i").await;
+    assert_eq!(done.state, OperationState::Failed(Failure::Provision));
+    assert_eq!(done.description.as_deref(), Some("The region is full."));
+    // The same request again does not create twice.
+    assert_eq!(
+        kind(broker.provision("i", request, &ctx(true)).await),
+        ErrorKind::UnprocessableEntity
+    );
+    // Orphan mitigation: the platform deletes; the logic cleans up.
+    let deleted = broker
+        .deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    assert!(matches!(deleted, DeprovisionResponse::Accepted { .. }));
+    assert_eq!(settled(&broker, "i").await.state, OperationState::Succeeded);
+    assert_eq!(broker.logic().calls().delete_instance["i"], 1);
+    assert_eq!(broker.logic().calls().create_instance["i"], 1);
+}
+
+#[tokio::test]
+async fn failed_sync_create_answers_the_logic_error_and_leaves_state_for_orphan_mitigation() {
+    let (broker, _) = broker();
+    let mut request = provision(SYNC);
+    request.parameters = params(json!({"fail": "Quota exceeded."}));
+    let err = broker
+        .provision("i", request, &ctx(false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 500);
+    assert_eq!(err.description(), "Quota exceeded.");
+    assert!(err.instance_usable().is_none() && err.update_repeatable().is_none());
+    let deleted = broker
+        .deprovision("i", deprovision_request(), &ctx(false))
+        .await
+        .unwrap();
+    assert_eq!(deleted, DeprovisionResponse::Deleted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_identical_provisions_create_exactly_once() {
+    let (broker, _) = broker();
+    let broker = Arc::new(broker);
+    broker.logic().close();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let broker = broker.clone();
+        tasks.push(tokio::spawn(async move {
+            broker.provision("i", provision(ASYNC), &ctx(true)).await
+        }));
+    }
+    let mut tokens = Vec::new();
+    for task in tasks {
+        tokens.push(token(&task.await.unwrap().unwrap()));
+    }
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "every 202 carries the same operation");
+    broker.logic().open();
+    settled(&broker, "i").await;
+    let answer = broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    assert!(matches!(answer, ProvisionResponse::AlreadyExists(_)));
+    assert_eq!(broker.logic().calls().create_instance["i"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_identical_sync_provisions_give_one_201_and_202s_or_200s() {
+    let (broker, _) = broker();
+    let broker = Arc::new(broker);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let broker = broker.clone();
+        tasks.push(tokio::spawn(async move {
+            broker.provision("i", provision(SYNC), &ctx(true)).await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            ProvisionResponse::Created(_) => created += 1,
+            ProvisionResponse::Accepted(_) | ProvisionResponse::AlreadyExists(_) => {}
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(broker.logic().calls().create_instance["i"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_provisions_with_different_plans_give_one_success_and_409s() {
+    let (broker, _) = broker();
+    let broker = Arc::new(broker);
+    broker.logic().close();
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let broker = broker.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut request = provision(ASYNC);
+            request.parameters = params(json!({"variant": n}));
+            broker.provision("i", request, &ctx(true)).await
+        }));
+    }
+    let (mut accepted, mut conflicts) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(ProvisionResponse::Accepted(_)) => accepted += 1,
+            Err(err) if err.kind() == ErrorKind::Conflict => conflicts += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((accepted, conflicts), (1, 11));
+    broker.logic().open();
+    settled(&broker, "i").await;
+    assert_eq!(broker.logic().calls().create_instance["i"], 1);
+}
+
+// ---------------------------------------------------------------- update and fetch
+
+#[tokio::test]
+async fn update_of_unknown_instance_returns_404() {
+    let (broker, _) = broker();
+    let result = broker
+        .update("nope", UpdateRequest::new(SERVICE), &ctx(true))
+        .await;
+    assert_eq!(kind(result), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn sync_update_returns_200_and_fetch_shows_the_new_plan_and_parameters() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    let mut request = UpdateRequest::new(SERVICE);
+    request.plan_id = Some(APP.into());
+    request.parameters = params(json!({"size": 3}));
+    let answer = broker.update("i", request, &ctx(false)).await.unwrap();
+    assert!(matches!(answer, UpdateResponse::Updated(_)));
+    let fetched = broker
+        .fetch_instance("i", FetchInstanceRequest::default(), &ctx(false))
+        .await
+        .unwrap();
+    assert_eq!(fetched.plan_id.as_deref(), Some(APP));
+    assert_eq!(fetched.service_id.as_deref(), Some(SERVICE));
+    assert_eq!(fetched.parameters, params(json!({"size": 3})));
+}
+
+#[tokio::test]
+async fn async_update_resent_returns_202_same_operation_and_a_different_one_422() {
+    let (broker, _) = broker();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    settled(&broker, "i").await;
+    broker.logic().close();
+    let mut request = UpdateRequest::new(SERVICE);
+    request.parameters = params(json!({"size": 2}));
+    assert_eq!(
+        kind(broker.update("i", request.clone(), &ctx(false)).await),
+        ErrorKind::AsyncRequired
+    );
+    let UpdateResponse::Accepted(first) = broker
+        .update("i", request.clone(), &ctx(true))
+        .await
+        .unwrap()
+    else {
+        panic!("expected 202")
+    };
+    let UpdateResponse::Accepted(again) = broker.update("i", request, &ctx(true)).await.unwrap()
+    else {
+        panic!("expected 202")
+    };
+    assert_eq!(first.operation, again.operation);
+    let mut other = UpdateRequest::new(SERVICE);
+    other.parameters = params(json!({"size": 9}));
+    assert_eq!(
+        kind(broker.update("i", other, &ctx(true)).await),
+        ErrorKind::ConcurrencyError
+    );
+    // A fetch while an update runs: 422 ConcurrencyError (spec.md "Fetching a Service Instance").
+    let fetched = broker
+        .fetch_instance("i", FetchInstanceRequest::default(), &ctx(false))
+        .await;
+    assert_eq!(kind(fetched), ErrorKind::ConcurrencyError);
+    broker.logic().open();
+    assert_eq!(settled(&broker, "i").await.state, OperationState::Succeeded);
+    assert_eq!(broker.logic().calls().update_instance["i"], 1);
+}
+
+#[tokio::test]
+async fn fetch_instance_while_async_create_runs_returns_404_then_200() {
+    let (broker, _) = broker();
+    broker.logic().close();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    let fetched = broker
+        .fetch_instance("i", FetchInstanceRequest::default(), &ctx(false))
+        .await;
+    assert_eq!(kind(fetched), ErrorKind::NotFound);
+    broker.logic().open();
+    settled(&broker, "i").await;
+    let fetched = broker
+        .fetch_instance("i", FetchInstanceRequest::default(), &ctx(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        fetched.dashboard_url.as_deref(),
+        Some("https://dashboard.example.com/i")
+    );
+}
+
+#[tokio::test]
+async fn failed_update_reports_instance_usable_and_update_repeatable() {
+    let (broker, _) = broker();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    settled(&broker, "i").await;
+    let mut request = UpdateRequest::new(SERVICE);
+    request.parameters = params(json!({"fail": "Resize failed."}));
+    broker
+        .update("i", request.clone(), &ctx(true))
+        .await
+        .unwrap();
+    let done = settled(&broker, "i").await;
+    assert_eq!(
+        done.state,
+        OperationState::Failed(Failure::Update {
+            instance_usable: Some(true),
+            update_repeatable: Some(false)
+        })
+    );
+    assert_eq!(done.description.as_deref(), Some("Resize failed."));
+    // Synchronously the flags travel in the error.
+    let (sync_broker, _) = broker_pair();
+    provision_sync(&sync_broker, "j").await;
+    let err = sync_broker
+        .update("j", request, &ctx(false))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.instance_usable(), err.update_repeatable()),
+        (Some(true), Some(false))
+    );
+    // The failed update left the instance usable and idle.
+    assert!(
+        sync_broker
+            .fetch_instance("j", FetchInstanceRequest::default(), &ctx(false))
+            .await
+            .is_ok()
+    );
+}
+
+fn broker_pair() -> (Broker, Arc<ManualClock>) {
+    broker()
+}
+
+// ---------------------------------------------------------------- bindings
+
+#[tokio::test]
+async fn bind_on_unknown_instance_returns_404() {
+    let (broker, _) = broker();
+    assert_eq!(
+        kind(broker.bind("nope", "b", bind(SYNC), &ctx(false)).await),
+        ErrorKind::NotFound
+    );
+}
+
+#[tokio::test]
+async fn rebind_identical_returns_200_with_the_stored_credentials() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    let BindResponse::Created(first) = broker
+        .bind("i", "b", bind(SYNC), &ctx(false))
+        .await
+        .unwrap()
+    else {
+        panic!("expected 201")
+    };
+    assert!(first.credentials.is_some());
+    let BindResponse::AlreadyExists(again) = broker
+        .bind("i", "b", bind(SYNC), &ctx(false))
+        .await
+        .unwrap()
+    else {
+        panic!("expected 200")
+    };
+    assert_eq!(again, first);
+    assert_eq!(broker.logic().calls().create_binding["i/b"], 1);
+}
+
+#[tokio::test]
+async fn bind_with_different_attributes_returns_409() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    broker
+        .bind("i", "b", bind(SYNC), &ctx(false))
+        .await
+        .unwrap();
+    let mut other_app = bind(SYNC);
+    other_app.app_guid = Some("app-2".into());
+    assert_eq!(
+        kind(broker.bind("i", "b", other_app, &ctx(false)).await),
+        ErrorKind::Conflict
+    );
+    // A swapped plan is a conflict too: 409 beats 400.
+    assert_eq!(
+        kind(broker.bind("i", "b", bind(APP), &ctx(false)).await),
+        ErrorKind::Conflict
+    );
+}
+
+#[tokio::test]
+async fn async_bind_fetch_is_404_while_in_progress_and_200_with_credentials_after() {
+    let (broker, _) = broker();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    settled(&broker, "i").await;
+    broker.logic().close();
+    assert_eq!(
+        kind(broker.bind("i", "b", bind(ASYNC), &ctx(false)).await),
+        ErrorKind::AsyncRequired
+    );
+    let BindResponse::Accepted(accepted) = broker
+        .bind("i", "b", bind(ASYNC), &ctx(true))
+        .await
+        .unwrap()
+    else {
+        panic!("expected 202")
+    };
+    let BindResponse::Accepted(again) = broker
+        .bind("i", "b", bind(ASYNC), &ctx(true))
+        .await
+        .unwrap()
+    else {
+        panic!("expected 202")
+    };
+    assert_eq!(accepted.operation, again.operation);
+    let fetched = broker
+        .fetch_binding("i", "b", FetchBindingRequest::default(), &ctx(false))
+        .await;
+    assert_eq!(kind(fetched), ErrorKind::NotFound);
+    assert_eq!(
+        poll_binding(&broker, "i", "b").await.unwrap().state,
+        BindingOperationState::InProgress
+    );
+    broker.logic().open();
+    eventually(|| broker.logic().calls().create_binding.contains_key("i/b")).await;
+    for _ in 0..10_000 {
+        if poll_binding(&broker, "i", "b").await.unwrap().state == BindingOperationState::Succeeded
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let fetched = broker
+        .fetch_binding("i", "b", FetchBindingRequest::default(), &ctx(false))
+        .await
+        .unwrap();
+    assert_eq!(fetched.binding.credentials.unwrap()["password"], "secret-b");
+}
+
+#[tokio::test]
+async fn bind_during_instance_update_returns_422_concurrency_error() {
+    let (broker, _) = broker();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    settled(&broker, "i").await;
+    broker.logic().close();
+    broker
+        .update("i", UpdateRequest::new(SERVICE), &ctx(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(broker.bind("i", "b", bind(SYNC), &ctx(true)).await),
+        ErrorKind::ConcurrencyError
+    );
+    broker.logic().open();
+}
+
+#[tokio::test]
+async fn bind_without_app_for_a_plan_that_requires_one_returns_422_requires_app() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    let mut request = bind(APP);
+    request.app_guid = None;
+    assert_eq!(
+        kind(broker.bind("i", "b", request, &ctx(false)).await),
+        ErrorKind::RequiresApp
+    );
+    assert!(broker.bind("i", "b", bind(APP), &ctx(false)).await.is_ok());
+}
+
+#[tokio::test]
+async fn rotation_needs_an_existing_predecessor() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    let mut rotated = bind(SYNC);
+    rotated.predecessor_binding_id = Some("old".into());
+    assert_eq!(
+        kind(broker.bind("i", "new", rotated.clone(), &ctx(false)).await),
+        ErrorKind::BadRequest
+    );
+    broker
+        .bind("i", "old", bind(SYNC), &ctx(false))
+        .await
+        .unwrap();
+    assert!(matches!(
+        broker.bind("i", "new", rotated, &ctx(false)).await.unwrap(),
+        BindResponse::Created(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deprovision_while_a_bind_runs_returns_422_concurrency_error() {
+    let (broker, _) = broker();
+    let broker = Arc::new(broker);
+    provision_sync(&broker, "i").await;
+    broker.logic().close();
+    let binder = broker.clone();
+    let bind = tokio::spawn(async move { binder.bind("i", "b", bind(SYNC), &ctx(false)).await });
+    eventually(|| broker.logic().calls().create_binding.contains_key("i/b")).await;
+    let result = broker
+        .deprovision("i", deprovision_request(), &ctx(false))
+        .await;
+    assert_eq!(kind(result), ErrorKind::ConcurrencyError);
+    broker.logic().open();
+    assert!(matches!(
+        bind.await.unwrap().unwrap(),
+        BindResponse::Created(_)
+    ));
+    assert!(broker.logic().calls().delete_instance.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_while_a_deprovision_runs_returns_422_concurrency_error() {
+    let (broker, _) = broker();
+    let broker = Arc::new(broker);
+    provision_sync(&broker, "i").await;
+    broker.logic().close();
+    let deleter = broker.clone();
+    let delete = tokio::spawn(async move {
+        deleter
+            .deprovision("i", deprovision_request(), &ctx(false))
+            .await
+    });
+    eventually(|| broker.logic().calls().delete_instance.contains_key("i")).await;
+    assert_eq!(
+        kind(broker.bind("i", "b", bind(SYNC), &ctx(false)).await),
+        ErrorKind::ConcurrencyError
+    );
+    broker.logic().open();
+    assert_eq!(delete.await.unwrap().unwrap(), DeprovisionResponse::Deleted);
+    assert!(broker.logic().calls().create_binding.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_bind_and_deprovision_never_leave_a_binding_on_a_deleted_instance() {
+    for round in 0..20 {
+        let (broker, _) = broker();
+        let broker = Arc::new(broker);
+        let iid = format!("i{round}");
+        provision_sync(&broker, &iid).await;
+        let (b1, b2) = (broker.clone(), broker.clone());
+        let (i1, i2) = (iid.clone(), iid.clone());
+        let bind = tokio::spawn(async move { b1.bind(&i1, "b", bind(SYNC), &ctx(false)).await });
+        let delete = tokio::spawn(async move {
+            b2.deprovision(&i2, deprovision_request(), &ctx(false))
+                .await
+        });
+        let (bind, delete) = (bind.await.unwrap(), delete.await.unwrap());
+        match (&bind, &delete) {
+            // The bind came first and finished, then the delete (platforms unbind first, but the
+            // spec leaves this case to the broker).
+            (Ok(_), Ok(_)) => {}
+            (Err(e), Ok(_)) => assert!(
+                matches!(e.kind(), ErrorKind::ConcurrencyError | ErrorKind::NotFound),
+                "{e:?}"
+            ),
+            (Ok(_), Err(e)) => assert_eq!(e.kind(), ErrorKind::ConcurrencyError),
+            (Err(a), Err(b)) => panic!("both failed: {a:?} {b:?}"),
+        }
+        if delete.is_ok() {
+            let fetched = broker
+                .fetch_binding(&iid, "b", FetchBindingRequest::default(), &ctx(false))
+                .await;
+            assert_eq!(kind(fetched), ErrorKind::NotFound);
+        }
+    }
+}
+
+#[tokio::test]
+async fn unbind_during_async_bind_halts_it_and_the_bind_reports_failed() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    broker.logic().close();
+    broker
+        .bind("i", "b", bind(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    eventually(|| broker.logic().calls().create_binding.contains_key("i/b")).await;
+    broker.logic().open();
+    let unbound = broker
+        .unbind("i", "b", UnbindRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    let UnbindResponse::Accepted {
+        operation: Some(unbind_op),
+    } = unbound
+    else {
+        panic!("expected 202")
+    };
+    let _ = unbind_op;
+    for _ in 0..10_000 {
+        if poll_binding(&broker, "i", "b").await.unwrap().state != BindingOperationState::InProgress
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(
+        poll_binding(&broker, "i", "b").await.unwrap().state,
+        BindingOperationState::Succeeded
+    );
+    eventually(|| broker.logic().calls().delete_binding.contains_key("i/b")).await;
+}
+
+// ---------------------------------------------------------------- delete
+
+#[tokio::test]
+async fn delete_of_unknown_resources_returns_410() {
+    let (broker, _) = broker();
+    assert_eq!(
+        kind(
+            broker
+                .deprovision("nope", deprovision_request(), &ctx(true))
+                .await
+        ),
+        ErrorKind::Gone
+    );
+    provision_sync(&broker, "i").await;
+    let result = broker
+        .unbind("i", "nope", UnbindRequest::new(SERVICE, SYNC), &ctx(true))
+        .await;
+    assert_eq!(kind(result), ErrorKind::Gone);
+    let result = broker
+        .unbind(
+            "nope",
+            "nope",
+            UnbindRequest::new(SERVICE, SYNC),
+            &ctx(true),
+        )
+        .await;
+    assert_eq!(kind(result), ErrorKind::Gone);
+}
+
+#[tokio::test]
+async fn sync_deprovision_during_async_create_halts_it_and_the_create_reports_failed() {
+    let (broker, _) = broker();
+    broker.logic().close();
+    let create = token(
+        &broker
+            .provision("i", provision(ASYNC), &ctx(true))
+            .await
+            .unwrap(),
+    );
+    eventually(|| broker.logic().calls().create_instance.contains_key("i")).await;
+    broker.logic().open();
+    // The delete of an async plan needs accepts_incomplete; it is accepted and halts the create.
+    assert_eq!(
+        kind(
+            broker
+                .deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(false))
+                .await
+        ),
+        ErrorKind::AsyncRequired
+    );
+    let deleted = broker
+        .deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    let DeprovisionResponse::Accepted {
+        operation: Some(delete),
+    } = deleted
+    else {
+        panic!("expected 202")
+    };
+    let halted = poll(&broker, "i", Some(&create)).await.unwrap();
+    assert_eq!(halted.state, OperationState::Failed(Failure::Provision));
+    assert!(halted.description.is_some());
+    assert_eq!(settled(&broker, "i").await.state, OperationState::Succeeded);
+    assert_eq!(
+        poll(&broker, "i", Some(delete.as_str()))
+            .await
+            .unwrap()
+            .state,
+        OperationState::Succeeded
+    );
+    assert_eq!(broker.logic().calls().delete_instance["i"], 1);
+}
+
+#[tokio::test]
+async fn delete_during_create_is_refused_with_422_when_so_configured() {
+    let clock = ManualClock::new();
+    let broker = Managed::builder(CountingLogic::new())
+        .store(Arc::new(MemoryStore::new()))
+        .clock(clock)
+        .delete_during_create(DeleteDuringCreate::Refuse)
+        .build();
+    broker.logic().close();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    let result = broker
+        .deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await;
+    assert_eq!(kind(result), ErrorKind::ConcurrencyError);
+    broker.logic().open();
+}
+
+#[tokio::test]
+async fn async_deprovision_resent_returns_202_and_after_completion_polls_succeeded_then_410() {
+    let (broker, _) = broker();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    settled(&broker, "i").await;
+    broker.logic().close();
+    let request = DeprovisionRequest::new(SERVICE, ASYNC);
+    let first = broker
+        .deprovision("i", request.clone(), &ctx(true))
+        .await
+        .unwrap();
+    let again = broker
+        .deprovision("i", request.clone(), &ctx(true))
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(
+        kind(broker.deprovision("i", request.clone(), &ctx(false)).await),
+        ErrorKind::AsyncRequired
+    );
+    broker.logic().open();
+    // Default: `succeeded` on every later poll while the tombstone lives.
+    assert_eq!(settled(&broker, "i").await.state, OperationState::Succeeded);
+    assert_eq!(
+        poll(&broker, "i", None).await.unwrap().state,
+        OperationState::Succeeded
+    );
+    assert_eq!(
+        kind(broker.deprovision("i", request, &ctx(true)).await),
+        ErrorKind::Gone
+    );
+    // The id can be provisioned again.
+    broker
+        .provision("i", provision(SYNC), &ctx(false))
+        .await
+        .unwrap();
+    assert_eq!(broker.logic().calls().create_instance["i"], 2);
+}
+
+#[tokio::test]
+async fn after_delete_gone_setting_answers_410_on_poll() {
+    let clock = ManualClock::new();
+    let broker = Managed::builder(CountingLogic::new())
+        .store(Arc::new(MemoryStore::new()))
+        .clock(clock)
+        .after_delete(AfterDelete::Gone)
+        .build();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    broker.logic().close();
+    for _ in 0..10_000 {
+        if broker.logic().calls().create_instance.contains_key("i") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    broker.logic().open();
+    loop {
+        let answer = broker
+            .last_operation("i", LastOperationRequest::default(), &ctx(false))
+            .await
+            .unwrap();
+        if answer.state != OperationState::InProgress {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    broker
+        .deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    let mut last = None;
+    for _ in 0..10_000 {
+        let answer = broker
+            .last_operation("i", LastOperationRequest::default(), &ctx(false))
+            .await;
+        if !matches!(&answer, Ok(op) if op.state == OperationState::InProgress) {
+            last = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(last.unwrap().unwrap_err().kind(), ErrorKind::Gone);
+}
+
+#[tokio::test]
+async fn tombstones_answer_polls_until_their_retention_ends() {
+    let (broker, clock) = broker();
+    provision_sync(&broker, "i").await;
+    broker
+        .deprovision("i", deprovision_request(), &ctx(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        poll(&broker, "i", None).await.unwrap().state,
+        OperationState::Succeeded
+    );
+    clock.advance(Duration::from_secs(24 * 60 * 60));
+    assert_eq!(kind(poll(&broker, "i", None).await), ErrorKind::NotFound);
+    assert_eq!(broker.purge_tombstones().await.unwrap(), 1);
+    assert_eq!(broker.store().load_instance_count(), 0);
+}
+
+trait Count {
+    fn load_instance_count(&self) -> usize;
+}
+
+impl Count for Arc<MemoryStore> {
+    fn load_instance_count(&self) -> usize {
+        use osb_core::managed::StateStore;
+        futures_lite_block(self.list_instances(None, 1000))
+            .unwrap()
+            .len()
+    }
+}
+
+fn futures_lite_block<F: std::future::Future>(future: F) -> F::Output {
+    // The memory store never waits, so one poll finishes it.
+    let mut future = std::pin::pin!(future);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("memory store pending"),
+    }
+}
+
+#[tokio::test]
+async fn last_operation_with_an_unknown_or_missing_token_answers_for_the_latest_operation() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    let mut request = UpdateRequest::new(SERVICE);
+    request.parameters = params(json!({"fail": "No."}));
+    let _ = broker.update("i", request, &ctx(false)).await;
+    for operation in [None, Some("provision"), Some("not-a-token")] {
+        let answer = poll(&broker, "i", operation).await.unwrap();
+        assert!(
+            matches!(answer.state, OperationState::Failed(Failure::Update { .. })),
+            "{operation:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_async_deprovision_reports_instance_usable_and_keeps_the_instance() {
+    let (broker, _) = broker();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    settled(&broker, "i").await;
+    *broker.logic().fail_delete.lock().unwrap() = true;
+    broker
+        .deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    let done = settled(&broker, "i").await;
+    assert_eq!(
+        done.state,
+        OperationState::Failed(Failure::Deprovision {
+            instance_usable: Some(true)
+        })
+    );
+    assert!(
+        broker
+            .fetch_instance("i", FetchInstanceRequest::default(), &ctx(false))
+            .await
+            .is_ok()
+    );
+}
+
+// ---------------------------------------------------------------- deadlines and restarts
+
+#[tokio::test]
+async fn operation_past_maximum_polling_duration_is_marked_failed() {
+    let (broker, clock) = broker();
+    broker.logic().close();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        poll(&broker, "i", None).await.unwrap().state,
+        OperationState::InProgress
+    );
+    clock.advance(Duration::from_secs(61));
+    let answer = poll(&broker, "i", None).await.unwrap();
+    assert_eq!(answer.state, OperationState::Failed(Failure::Provision));
+    assert!(
+        answer
+            .description
+            .unwrap()
+            .contains("maximum polling duration")
+    );
+    broker.logic().open();
+    // Orphan mitigation works afterwards.
+    broker
+        .deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    assert_eq!(settled(&broker, "i").await.state, OperationState::Succeeded);
+}
+
+fn replica(logic: CountingLogic, store: &Arc<MemoryStore>, clock: &Arc<ManualClock>) -> Broker {
+    Managed::builder(logic)
+        .store(store.clone())
+        .clock(clock.clone())
+        .lease(Duration::from_secs(10), Duration::from_secs(3))
+        .build()
+}
+
+#[tokio::test]
+async fn restarted_broker_fails_an_operation_whose_owner_died() {
+    let clock = ManualClock::new();
+    let store = Arc::new(MemoryStore::new());
+    let first = replica(CountingLogic::new(), &store, &clock);
+    first.logic().close();
+    let op = token(
+        &first
+            .provision("i", provision(ASYNC), &ctx(true))
+            .await
+            .unwrap(),
+    );
+    eventually(|| first.logic().calls().create_instance.contains_key("i")).await;
+    // The process dies: its tasks stop, its lease is left behind.
+    first.shutdown().await;
+    assert_eq!(first.running_tasks(), 0);
+    drop(first);
+    let second = replica(CountingLogic::new(), &store, &clock);
+    // Within the lease the operation still counts as running elsewhere.
+    assert_eq!(
+        poll(&second, "i", Some(&op)).await.unwrap().state,
+        OperationState::InProgress
+    );
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(second.recover().await.unwrap(), 1);
+    let answer = poll(&second, "i", Some(&op)).await.unwrap();
+    assert_eq!(answer.state, OperationState::Failed(Failure::Provision));
+    assert!(answer.description.unwrap().contains("broker stopped"));
+    assert!(second.logic().calls().create_instance.is_empty());
+    // The repeated provision does not create twice; orphan mitigation works.
+    assert_eq!(
+        kind(second.provision("i", provision(ASYNC), &ctx(true)).await),
+        ErrorKind::UnprocessableEntity
+    );
+    second
+        .deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    assert_eq!(settled(&second, "i").await.state, OperationState::Succeeded);
+}
+
+#[tokio::test]
+async fn restarted_broker_resumes_an_idempotent_operation_whose_owner_died() {
+    let clock = ManualClock::new();
+    let store = Arc::new(MemoryStore::new());
+    let first = replica(CountingLogic::with_idempotent(true), &store, &clock);
+    first.logic().close();
+    let op = token(
+        &first
+            .provision("i", provision(ASYNC), &ctx(true))
+            .await
+            .unwrap(),
+    );
+    eventually(|| first.logic().calls().create_instance.contains_key("i")).await;
+    first.shutdown().await;
+    drop(first);
+    let second = replica(CountingLogic::with_idempotent(true), &store, &clock);
+    clock.advance(Duration::from_secs(11));
+    // The poll takes the operation over and runs it again here.
+    assert_eq!(
+        poll(&second, "i", Some(&op)).await.unwrap().state,
+        OperationState::InProgress
+    );
+    assert_eq!(settled(&second, "i").await.state, OperationState::Succeeded);
+    assert_eq!(second.logic().calls().create_instance["i"], 1);
+    assert!(matches!(
+        second
+            .provision("i", provision(ASYNC), &ctx(true))
+            .await
+            .unwrap(),
+        ProvisionResponse::AlreadyExists(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_live_lease_of_another_replica_is_respected() {
+    let clock = ManualClock::new();
+    let store = Arc::new(MemoryStore::new());
+    let first = replica(CountingLogic::with_idempotent(true), &store, &clock);
+    first.logic().close();
+    first
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    eventually(|| first.logic().calls().create_instance.contains_key("i")).await;
+    let second = replica(CountingLogic::with_idempotent(true), &store, &clock);
+    clock.advance(Duration::from_secs(9));
+    assert_eq!(
+        poll(&second, "i", None).await.unwrap().state,
+        OperationState::InProgress
+    );
+    assert_eq!(second.recover().await.unwrap(), 0);
+    assert!(second.logic().calls().create_instance.is_empty());
+    first.logic().open();
+    assert_eq!(settled(&second, "i").await.state, OperationState::Succeeded);
+}
+
+// ---------------------------------------------------------------- bluemix_v1
+
+#[tokio::test]
+async fn disabled_instance_refuses_binds_and_updates_and_is_enabled_again() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    let states = broker.instance_state().unwrap();
+    let mut disable = InstanceStateUpdate::new(false);
+    disable.reason_code = Some("IBMCLOUD_ACCT_SUSPEND".into());
+    let state = states.set_state("i", disable, &ctx(false)).await.unwrap();
+    assert!(!state.enabled);
+    assert!(!states.get_state("i", &ctx(false)).await.unwrap().enabled);
+    assert_eq!(broker.logic().calls().on_disable, 1);
+    let err = broker
+        .bind("i", "b", bind(SYNC), &ctx(false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 422);
+    assert!(
+        err.description().contains("disabled")
+            && err.description().contains("IBMCLOUD_ACCT_SUSPEND")
+    );
+    assert_eq!(
+        kind(
+            broker
+                .update("i", UpdateRequest::new(SERVICE), &ctx(false))
+                .await
+        ),
+        ErrorKind::UnprocessableEntity
+    );
+    // Data is kept: the instance is still there.
+    assert!(
+        broker
+            .fetch_instance("i", FetchInstanceRequest::default(), &ctx(false))
+            .await
+            .is_ok()
+    );
+    states
+        .set_state("i", InstanceStateUpdate::new(true), &ctx(false))
+        .await
+        .unwrap();
+    assert_eq!(broker.logic().calls().on_enable, 1);
+    assert!(broker.bind("i", "b", bind(SYNC), &ctx(false)).await.is_ok());
+}
+
+#[tokio::test]
+async fn instance_state_of_unknown_instance_returns_404() {
+    let (broker, _) = broker();
+    let states = broker.instance_state().unwrap();
+    assert_eq!(
+        kind(states.get_state("nope", &ctx(false)).await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(
+            states
+                .set_state("nope", InstanceStateUpdate::new(false), &ctx(false))
+                .await
+        ),
+        ErrorKind::NotFound
+    );
+}

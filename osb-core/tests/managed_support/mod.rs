@@ -1,0 +1,285 @@
+//! Test support for the managed adapter: a logic that counts its calls and can hold its work,
+//! and a clock the test moves by hand.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use osb_core::catalog::{Catalog, Plan, Service};
+use osb_core::managed::{
+    BindingRecord, Clock, DeprovisionError, Execution, InstanceRecord, LogicError, OperationKind,
+    ServiceLogic, Timestamp, UpdateError,
+};
+use osb_core::{
+    ApiVersion, BindRequest, Binding, ProvisionRequest, ProvisionedInstance, RequestContext,
+    UpdateRequest, UpdatedInstance,
+};
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+
+pub const SERVICE: &str = "svc";
+/// Every operation synchronous.
+pub const SYNC: &str = "sync";
+/// Every operation asynchronous, `maximum_polling_duration` 60 s.
+pub const ASYNC: &str = "async";
+/// Synchronous; bindings need an application.
+pub const APP: &str = "app";
+
+/// A clock moved by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(AtomicI64::new(1_700_000_000_000)))
+    }
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// Calls made to the logic, per resource id.
+#[derive(Debug, Default, Clone)]
+pub struct Calls {
+    pub create_instance: HashMap<String, usize>,
+    pub update_instance: HashMap<String, usize>,
+    pub delete_instance: HashMap<String, usize>,
+    pub create_binding: HashMap<String, usize>,
+    pub delete_binding: HashMap<String, usize>,
+    pub on_disable: usize,
+    pub on_enable: usize,
+}
+
+/// A logic that counts calls. Work waits while the gate is closed. Parameters
+/// `{"fail": "<description>"}` make the operation fail with that description.
+#[derive(Debug)]
+pub struct CountingLogic {
+    catalog: Arc<Catalog>,
+    calls: Mutex<Calls>,
+    gate: watch::Sender<bool>,
+    pub idempotent: bool,
+    pub fail_delete: Mutex<bool>,
+}
+
+impl CountingLogic {
+    pub fn new() -> Self {
+        Self::with_idempotent(false)
+    }
+
+    pub fn with_idempotent(idempotent: bool) -> Self {
+        let mut sync = Plan::new(SYNC, "sync", "Synchronous");
+        sync.binding_rotatable = Some(true);
+        let mut asynchronous = Plan::new(ASYNC, "async", "Asynchronous");
+        asynchronous.maximum_polling_duration = Some(60);
+        let mut service = Service::new(SERVICE, "counting", "Counts calls", true)
+            .with_plan(sync)
+            .with_plan(asynchronous)
+            .with_plan(Plan::new(APP, "app", "Needs an app"));
+        service.instances_retrievable = Some(true);
+        service.bindings_retrievable = Some(true);
+        service.plan_updateable = Some(true);
+        Self {
+            catalog: Arc::new(Catalog::new(vec![service])),
+            calls: Mutex::new(Calls::default()),
+            gate: watch::channel(true).0,
+            idempotent,
+            fail_delete: Mutex::new(false),
+        }
+    }
+
+    pub fn calls(&self) -> Calls {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Work started from now on waits until [`CountingLogic::open`].
+    pub fn close(&self) {
+        self.gate.send_replace(false);
+    }
+
+    pub fn open(&self) {
+        self.gate.send_replace(true);
+    }
+
+    async fn pass(&self) {
+        let mut gate = self.gate.subscribe();
+        let _ = gate.wait_for(|open| *open).await;
+    }
+
+    fn count(&self, which: impl FnOnce(&mut Calls) -> &mut HashMap<String, usize>, id: &str) {
+        let mut calls = self.calls.lock().unwrap();
+        *which(&mut calls).entry(id.to_owned()).or_default() += 1;
+    }
+}
+
+fn failure(parameters: Option<&Map<String, Value>>) -> Option<String> {
+    parameters?.get("fail")?.as_str().map(str::to_owned)
+}
+
+#[async_trait]
+impl ServiceLogic for CountingLogic {
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    fn execution(&self, _kind: OperationKind, plan_id: &str) -> Execution {
+        if plan_id == ASYNC {
+            Execution::Asynchronous
+        } else {
+            Execution::Synchronous
+        }
+    }
+
+    fn is_idempotent(&self, _kind: OperationKind) -> bool {
+        self.idempotent
+    }
+
+    fn requires_app(&self, plan_id: &str) -> bool {
+        plan_id == APP
+    }
+
+    fn dashboard_url(&self, instance_id: &str, _request: &ProvisionRequest) -> Option<String> {
+        Some(format!("https://dashboard.example.com/{instance_id}"))
+    }
+
+    async fn create_instance(
+        &self,
+        instance_id: &str,
+        request: &ProvisionRequest,
+    ) -> Result<ProvisionedInstance, LogicError> {
+        self.count(|c| &mut c.create_instance, instance_id);
+        self.pass().await;
+        match failure(request.parameters.as_ref()) {
+            Some(description) => Err(LogicError::failed(description)),
+            None => Ok(ProvisionedInstance::default()),
+        }
+    }
+
+    async fn update_instance(
+        &self,
+        instance_id: &str,
+        request: &UpdateRequest,
+        _instance: &InstanceRecord,
+    ) -> Result<UpdatedInstance, UpdateError> {
+        self.count(|c| &mut c.update_instance, instance_id);
+        self.pass().await;
+        match failure(request.parameters.as_ref()) {
+            Some(description) => Err(UpdateError::from(LogicError::failed(description))
+                .with_instance_usable(true)
+                .with_update_repeatable(false)),
+            None => Ok(UpdatedInstance::default()),
+        }
+    }
+
+    async fn delete_instance(
+        &self,
+        instance_id: &str,
+        _instance: &InstanceRecord,
+    ) -> Result<(), DeprovisionError> {
+        self.count(|c| &mut c.delete_instance, instance_id);
+        self.pass().await;
+        if *self.fail_delete.lock().unwrap() {
+            return Err(
+                DeprovisionError::from(LogicError::failed("The disk is locked."))
+                    .with_instance_usable(true),
+            );
+        }
+        Ok(())
+    }
+
+    async fn create_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        request: &BindRequest,
+    ) -> Result<Binding, LogicError> {
+        self.count(
+            |c| &mut c.create_binding,
+            &format!("{instance_id}/{binding_id}"),
+        );
+        self.pass().await;
+        if let Some(description) = failure(request.parameters.as_ref()) {
+            return Err(LogicError::failed(description));
+        }
+        let credentials = json!({"user": binding_id, "password": format!("secret-{binding_id}")});
+        let Value::Object(credentials) = credentials else {
+            unreachable!()
+        };
+        Ok(Binding::with_credentials(credentials))
+    }
+
+    async fn delete_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        _binding: &BindingRecord,
+    ) -> Result<(), LogicError> {
+        self.count(
+            |c| &mut c.delete_binding,
+            &format!("{instance_id}/{binding_id}"),
+        );
+        self.pass().await;
+        Ok(())
+    }
+
+    async fn on_disable(
+        &self,
+        _instance_id: &str,
+        _update: &osb_core::InstanceStateUpdate,
+    ) -> Result<(), LogicError> {
+        self.calls.lock().unwrap().on_disable += 1;
+        Ok(())
+    }
+
+    async fn on_enable(
+        &self,
+        _instance_id: &str,
+        _update: &osb_core::InstanceStateUpdate,
+    ) -> Result<(), LogicError> {
+        self.calls.lock().unwrap().on_enable += 1;
+        Ok(())
+    }
+}
+
+pub fn ctx(accepts_incomplete: bool) -> RequestContext {
+    RequestContext::new(ApiVersion::V2_17).with_accepts_incomplete(accepts_incomplete)
+}
+
+pub fn provision(plan: &str) -> ProvisionRequest {
+    let mut request = ProvisionRequest::new(SERVICE, plan);
+    request.organization_guid = Some("org".into());
+    request.space_guid = Some("space".into());
+    request
+}
+
+pub fn params(value: Value) -> Option<Map<String, Value>> {
+    match value {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+pub fn bind(plan: &str) -> BindRequest {
+    let mut request = BindRequest::new(SERVICE, plan);
+    request.app_guid = Some("app-1".into());
+    request
+}
+
+/// Waits (without a time assertion) until `check` holds, yielding to background tasks.
+pub async fn eventually<F: FnMut() -> bool>(mut check: F) {
+    for _ in 0..10_000 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("condition never became true");
+}
