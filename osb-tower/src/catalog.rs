@@ -89,7 +89,11 @@ impl Prepared {
     }
 
     /// The plan `plan_id` of offering `service_id`.
-    pub(crate) fn plan(&self, service_id: &str, plan_id: &str) -> Result<(&Service, &Plan), PlanLookup> {
+    pub(crate) fn plan(
+        &self,
+        service_id: &str,
+        plan_id: &str,
+    ) -> Result<(&Service, &Plan), PlanLookup> {
         let service_index = *self
             .services
             .get(service_id)
@@ -138,16 +142,20 @@ impl CatalogCache {
     /// # Errors
     ///
     /// When the catalog cannot be serialised (a broker bug).
-    pub(crate) fn prepare(&self, catalog: Arc<Catalog>) -> Result<Arc<Prepared>, serde_json::Error> {
+    pub(crate) fn prepare(
+        &self,
+        catalog: Arc<Catalog>,
+    ) -> Result<Arc<Prepared>, serde_json::Error> {
         let cached = self
             .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        if let Some(cached) = &cached {
-            if Arc::ptr_eq(&cached.catalog, &catalog) {
-                return Ok(cached.clone());
-            }
+        if let Some(cached) = cached
+            .as_ref()
+            .filter(|c| Arc::ptr_eq(&c.catalog, &catalog))
+        {
+            return Ok(cached.clone());
         }
         // Built outside the lock: serialising a large catalog must not block other requests.
         let prepared = match &cached {
@@ -187,6 +195,7 @@ pub(crate) fn if_none_match(value: &HeaderValue, etag: &HeaderValue) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use osb_core::catalog::{Plan, Service};
@@ -209,7 +218,11 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         let c = cache.prepare(Arc::new(catalog())).unwrap();
         assert_eq!(a.etag(), c.etag());
-        assert_eq!(a.body().as_ptr(), c.body().as_ptr(), "equal catalog reuses the bytes");
+        assert_eq!(
+            a.body().as_ptr(),
+            c.body().as_ptr(),
+            "equal catalog reuses the bytes"
+        );
     }
 
     #[test]
@@ -226,9 +239,18 @@ mod tests {
     fn plan_lookup_distinguishes_the_failures() {
         let prepared = Prepared::new(Arc::new(catalog())).unwrap();
         assert!(prepared.plan("s1", "p2").is_ok());
-        assert_eq!(prepared.plan("nope", "p1").unwrap_err(), PlanLookup::UnknownService);
-        assert_eq!(prepared.plan("s1", "nope").unwrap_err(), PlanLookup::UnknownPlan);
-        assert_eq!(prepared.plan("s1", "p3").unwrap_err(), PlanLookup::PlanOfAnotherService);
+        assert_eq!(
+            prepared.plan("nope", "p1").unwrap_err(),
+            PlanLookup::UnknownService
+        );
+        assert_eq!(
+            prepared.plan("s1", "nope").unwrap_err(),
+            PlanLookup::UnknownPlan
+        );
+        assert_eq!(
+            prepared.plan("s1", "p3").unwrap_err(),
+            PlanLookup::PlanOfAnotherService
+        );
     }
 
     #[test]
@@ -236,7 +258,10 @@ mod tests {
         let etag = HeaderValue::from_static("\"abc\"");
         assert!(if_none_match(&HeaderValue::from_static("\"abc\""), &etag));
         assert!(if_none_match(&HeaderValue::from_static("W/\"abc\""), &etag));
-        assert!(if_none_match(&HeaderValue::from_static("\"x\", \"abc\""), &etag));
+        assert!(if_none_match(
+            &HeaderValue::from_static("\"x\", \"abc\""),
+            &etag
+        ));
         assert!(if_none_match(&HeaderValue::from_static("*"), &etag));
         assert!(!if_none_match(&HeaderValue::from_static("\"abd\""), &etag));
     }

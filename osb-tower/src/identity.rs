@@ -41,10 +41,7 @@ pub(crate) fn originating_identity(
     else {
         return Ok(None);
     };
-    let parsed = value
-        .to_str()
-        .ok()
-        .map(str::parse::<OriginatingIdentity>);
+    let parsed = value.to_str().ok().map(str::parse::<OriginatingIdentity>);
     match parsed {
         Some(Ok(identity)) => Ok(Some(identity)),
         Some(Err(err)) => Err(BrokerError::bad_request(format!(
@@ -57,6 +54,7 @@ pub(crate) fn originating_identity(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -64,7 +62,10 @@ mod tests {
     fn originating_identity_absent_valid_and_malformed() {
         let mut headers = HeaderMap::new();
         assert!(originating_identity(&headers).unwrap().is_none());
-        headers.insert(X_BROKER_API_ORIGINATING_IDENTITY, HeaderValue::from_static(""));
+        headers.insert(
+            X_BROKER_API_ORIGINATING_IDENTITY,
+            HeaderValue::from_static(""),
+        );
         assert!(originating_identity(&headers).unwrap().is_none());
         headers.insert(
             X_BROKER_API_ORIGINATING_IDENTITY,
@@ -85,7 +86,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(X_BROKER_API_REQUEST_IDENTITY, HeaderValue::from_static(""));
         assert!(request_identity_header(&headers).is_none());
-        headers.insert(X_BROKER_API_REQUEST_IDENTITY, HeaderValue::from_static("r-1"));
+        headers.insert(
+            X_BROKER_API_REQUEST_IDENTITY,
+            HeaderValue::from_static("r-1"),
+        );
         let value = request_identity_header(&headers);
         assert_eq!(request_identity(value.as_ref()).unwrap().as_str(), "r-1");
     }

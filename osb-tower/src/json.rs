@@ -101,7 +101,9 @@ pub(crate) fn parse<T: DeserializeOwned>(
     let value = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|err| fail(describe(err.inner(), &err.path().to_string())))?;
     // Trailing characters after the object.
-    deserializer.end().map_err(|err| fail(describe(&err, ".")))?;
+    deserializer
+        .end()
+        .map_err(|err| fail(describe(&err, ".")))?;
     Ok(value)
 }
 
@@ -174,13 +176,17 @@ fn redact(message: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use osb_core::ProvisionRequest;
 
     fn json_headers() -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
         h
     }
 
@@ -206,7 +212,8 @@ mod tests {
         let message = err(r#"{"service_id":"s","plan_id":"p","parameters":"hunter2"}"#);
         assert!(message.contains("field `parameters`"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
-        let message = err(r#"{"service_id":"s","plan_id":"p","parameters":{"a":1},"context":"pw-123"}"#);
+        let message =
+            err(r#"{"service_id":"s","plan_id":"p","parameters":{"a":1},"context":"pw-123"}"#);
         assert!(!message.contains("pw-123"), "{message}");
     }
 

@@ -77,6 +77,35 @@
 //! - axum: `Router::new().nest_service("/broker", service)` beside the application's routes (axum
 //!   strips the prefix; leave [`Builder::path_prefix`] unset), or `route_service`.
 //! - Under a prefix without a router: [`Builder::path_prefix`].
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use osb_core::catalog::Catalog;
+//! # use osb_core::*;
+//! # struct MyBroker;
+//! # #[async_trait::async_trait]
+//! # impl ServiceBroker for MyBroker {
+//! #     async fn catalog(&self, _: &RequestContext) -> Result<Arc<Catalog>, BrokerError> { Ok(Arc::default()) }
+//! #     async fn provision(&self, _: &str, _: ProvisionRequest, _: &RequestContext) -> Result<ProvisionResponse, BrokerError> { Err(BrokerError::not_found()) }
+//! #     async fn deprovision(&self, _: &str, _: DeprovisionRequest, _: &RequestContext) -> Result<DeprovisionResponse, BrokerError> { Err(BrokerError::gone()) }
+//! # }
+//! use axum::{Router, routing::get};
+//! use osb_tower::OsbService;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = Router::new()
+//!     .route("/health", get(|| async { "ok" }))
+//!     .nest_service("/broker", OsbService::new(MyBroker));
+//!
+//! let request = http::Request::get("/broker/v2/catalog")
+//!     .header("X-Broker-API-Version", "2.17")
+//!     .body(axum::body::Body::empty())?;
+//! assert_eq!(app.oneshot(request).await?.status(), 200);
+//! # Ok(())
+//! # }
+//! ```
 //! - tower-http layers (trace, timeout, compression) wrap it like any service: it is `Clone`,
 //!   always ready, and its error type is `Infallible`.
 //!

@@ -100,6 +100,7 @@ fn decode<'a>(key: &str, value: &'a str) -> Result<Cow<'a, str>, BrokerError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -124,8 +125,16 @@ mod tests {
 
     #[test]
     fn accepts_incomplete_must_be_boolean() {
-        assert!(!Query::parse(Some("accepts_incomplete=false")).unwrap().accepts_incomplete);
-        assert!(Query::parse(Some("accepts_incomplete=TRUE")).unwrap().accepts_incomplete);
+        assert!(
+            !Query::parse(Some("accepts_incomplete=false"))
+                .unwrap()
+                .accepts_incomplete
+        );
+        assert!(
+            Query::parse(Some("accepts_incomplete=TRUE"))
+                .unwrap()
+                .accepts_incomplete
+        );
         for bad in ["yes", "1", "tru"] {
             let err = Query::parse(Some(&format!("accepts_incomplete={bad}"))).unwrap_err();
             assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
@@ -135,7 +144,12 @@ mod tests {
     #[test]
     fn required_ids_name_the_missing_one() {
         let mut q = Query::parse(Some("service_id=s")).unwrap();
-        assert!(q.required_ids().unwrap_err().description().contains("plan_id"));
+        assert!(
+            q.required_ids()
+                .unwrap_err()
+                .description()
+                .contains("plan_id")
+        );
         let mut q = Query::parse(Some("service_id=s&plan_id=p")).unwrap();
         assert_eq!(q.required_ids().unwrap(), ("s".to_owned(), "p".to_owned()));
     }

@@ -59,7 +59,9 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Resp
 pub(crate) fn bytes(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::new(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, APPLICATION_JSON);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, APPLICATION_JSON);
     response
 }
 
@@ -94,6 +96,7 @@ pub(crate) fn error(err: &BrokerError, flags: ErrorFlags) -> Response<ResponseBo
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -106,7 +109,10 @@ mod tests {
             use futures_util::FutureExt as _;
             use http_body_util::BodyExt as _;
             let collected = error(&err, flags).into_body().collect().now_or_never();
-            collected.expect("a full body is ready").expect("infallible").to_bytes()
+            collected
+                .expect("a full body is ready")
+                .expect("infallible")
+                .to_bytes()
         };
         let none = body(ErrorFlags::NONE);
         assert!(!String::from_utf8_lossy(&none).contains("instance_usable"));

@@ -301,10 +301,7 @@ pub(crate) fn route(method: &Method, path: &str, prefix: &str) -> Result<Route, 
             (endpoint, ALLOW_BINDING, range(2), range(4))
         }
         (6, "v2", "service_instances")
-            if id(2)
-                && seg(3) == "service_bindings"
-                && id(4)
-                && seg(5) == "last_operation" =>
+            if id(2) && seg(3) == "service_bindings" && id(4) && seg(5) == "last_operation" =>
         {
             (
                 (method == Method::GET).then_some(Endpoint::BindingLastOperation),
@@ -341,6 +338,7 @@ pub(crate) fn decode_id(raw: &str) -> Option<Cow<'_, str>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -359,19 +357,51 @@ mod tests {
             (Method::GET, "/v2/catalog", Endpoint::Catalog),
             (Method::PUT, "/v2/service_instances/i", Endpoint::Provision),
             (Method::PATCH, "/v2/service_instances/i", Endpoint::Update),
-            (Method::DELETE, "/v2/service_instances/i", Endpoint::Deprovision),
-            (Method::GET, "/v2/service_instances/i", Endpoint::FetchInstance),
-            (Method::GET, "/v2/service_instances/i/last_operation", Endpoint::LastOperation),
-            (Method::PUT, "/v2/service_instances/i/service_bindings/b", Endpoint::Bind),
-            (Method::DELETE, "/v2/service_instances/i/service_bindings/b", Endpoint::Unbind),
-            (Method::GET, "/v2/service_instances/i/service_bindings/b", Endpoint::FetchBinding),
+            (
+                Method::DELETE,
+                "/v2/service_instances/i",
+                Endpoint::Deprovision,
+            ),
+            (
+                Method::GET,
+                "/v2/service_instances/i",
+                Endpoint::FetchInstance,
+            ),
+            (
+                Method::GET,
+                "/v2/service_instances/i/last_operation",
+                Endpoint::LastOperation,
+            ),
+            (
+                Method::PUT,
+                "/v2/service_instances/i/service_bindings/b",
+                Endpoint::Bind,
+            ),
+            (
+                Method::DELETE,
+                "/v2/service_instances/i/service_bindings/b",
+                Endpoint::Unbind,
+            ),
+            (
+                Method::GET,
+                "/v2/service_instances/i/service_bindings/b",
+                Endpoint::FetchBinding,
+            ),
             (
                 Method::GET,
                 "/v2/service_instances/i/service_bindings/b/last_operation",
                 Endpoint::BindingLastOperation,
             ),
-            (Method::GET, "/bluemix_v1/service_instances/i", Endpoint::GetInstanceState),
-            (Method::PUT, "/bluemix_v1/service_instances/i", Endpoint::SetInstanceState),
+            (
+                Method::GET,
+                "/bluemix_v1/service_instances/i",
+                Endpoint::GetInstanceState,
+            ),
+            (
+                Method::PUT,
+                "/bluemix_v1/service_instances/i",
+                Endpoint::SetInstanceState,
+            ),
         ];
         for (method, path, endpoint) in cases {
             let (got, instance, _) = ok(method.clone(), path);
@@ -406,7 +436,11 @@ mod tests {
             "/v2/service_instances/i/service_bindings/b/last_operation/x",
             "/v3/catalog",
         ] {
-            assert_eq!(route(&Method::GET, path, "").unwrap_err(), NoRoute::NotFound, "{path}");
+            assert_eq!(
+                route(&Method::GET, path, "").unwrap_err(),
+                NoRoute::NotFound,
+                "{path}"
+            );
         }
         assert_eq!(
             route(&Method::POST, "/v2/service_instances/i", "").unwrap_err(),
@@ -423,7 +457,10 @@ mod tests {
         let path = "/broker/v2/service_instances/i";
         let route_ = route(&Method::PUT, path, "/broker").expect("prefixed route");
         assert_eq!(route_.raw_instance_id(path), "i");
-        assert_eq!(route(&Method::GET, "/v2/catalog", "/broker").unwrap_err(), NoRoute::NotFound);
+        assert_eq!(
+            route(&Method::GET, "/v2/catalog", "/broker").unwrap_err(),
+            NoRoute::NotFound
+        );
         assert_eq!(
             route(&Method::GET, "/brokerv2/catalog", "/broker").unwrap_err(),
             NoRoute::NotFound

@@ -34,7 +34,13 @@ pub(crate) fn provision(
             }
         }
     }
-    maintenance_info(plan, request.maintenance_info.as_ref().map(|m| m.version.as_str()))
+    maintenance_info(
+        plan,
+        request
+            .maintenance_info
+            .as_ref()
+            .map(|m| m.version.as_str()),
+    )
 }
 
 /// Update (§13 step 5): service, new plan, plan_updateable, context-only, maintenance info.
@@ -73,7 +79,8 @@ pub(crate) fn update(catalog: &Prepared, request: &UpdateRequest) -> Result<(), 
         }
     }
     // A `plan_id` equal to the previous one changes nothing; one we cannot compare may.
-    let plan_may_change = request.plan_id.is_some() && request.plan_id.as_deref() != previous_plan_id;
+    let plan_may_change =
+        request.plan_id.is_some() && request.plan_id.as_deref() != previous_plan_id;
     let context_only = request.context.is_some()
         && !plan_may_change
         && request.parameters.is_none()

@@ -123,15 +123,16 @@ impl VersionPolicy {
                 ),
             ));
         }
-        if self.enforce_endpoint_versions {
-            if let Some(since) = endpoint.since().filter(|since| version < *since) {
-                return Err(BrokerError::status_code(
-                    StatusCode::PRECONDITION_FAILED,
-                    format!(
-                        "This endpoint needs X-Broker-API-Version {since} or later; the request declared {version}."
-                    ),
-                ));
-            }
+        let too_old = endpoint
+            .since()
+            .filter(|since| self.enforce_endpoint_versions && version < *since);
+        if let Some(since) = too_old {
+            return Err(BrokerError::status_code(
+                StatusCode::PRECONDITION_FAILED,
+                format!(
+                    "This endpoint needs X-Broker-API-Version {since} or later; the request declared {version}."
+                ),
+            ));
         }
         Ok(version)
     }
@@ -157,6 +158,7 @@ impl VersionPolicy {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use http::HeaderValue;
@@ -173,7 +175,12 @@ mod tests {
     fn default_range_is_2_12_and_later() {
         let policy = VersionPolicy::default();
         for ok in ["2.12", "2.14", "2.17", "2.99"] {
-            assert!(policy.negotiate(&headers(Some(ok)), Endpoint::Catalog).is_ok(), "{ok}");
+            assert!(
+                policy
+                    .negotiate(&headers(Some(ok)), Endpoint::Catalog)
+                    .is_ok(),
+                "{ok}"
+            );
         }
         for bad in ["2.11", "1.17", "3.0", "2", "abc"] {
             let err = policy
@@ -192,21 +199,32 @@ mod tests {
             assert_eq!(err.status(), StatusCode::PRECONDITION_FAILED);
         }
         let policy = VersionPolicy::new(ApiVersion::V2_12, None, MissingVersion::BadRequest, false);
-        let err = policy.negotiate(&headers(None), Endpoint::Catalog).unwrap_err();
+        let err = policy
+            .negotiate(&headers(None), Endpoint::Catalog)
+            .unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
     fn endpoint_versions_enforced_only_when_enabled() {
         let off = VersionPolicy::default();
-        assert!(off.negotiate(&headers(Some("2.12")), Endpoint::FetchInstance).is_ok());
+        assert!(
+            off.negotiate(&headers(Some("2.12")), Endpoint::FetchInstance)
+                .is_ok()
+        );
         let on = VersionPolicy::new(ApiVersion::V2_12, None, MissingVersion::default(), true);
         let err = on
             .negotiate(&headers(Some("2.13")), Endpoint::FetchBinding)
             .unwrap_err();
         assert_eq!(err.status(), StatusCode::PRECONDITION_FAILED);
-        assert!(on.negotiate(&headers(Some("2.14")), Endpoint::FetchBinding).is_ok());
-        assert!(on.negotiate(&headers(Some("2.12")), Endpoint::Provision).is_ok());
+        assert!(
+            on.negotiate(&headers(Some("2.14")), Endpoint::FetchBinding)
+                .is_ok()
+        );
+        assert!(
+            on.negotiate(&headers(Some("2.12")), Endpoint::Provision)
+                .is_ok()
+        );
     }
 
     #[test]

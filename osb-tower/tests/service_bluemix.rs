@@ -31,7 +31,14 @@ async fn get_instance_state_returns_200_with_the_state() {
 #[tokio::test]
 async fn put_instance_state_returns_200_with_the_new_state_by_default() {
     let (broker, service) = with_instance();
-    let answered = send(service, json_body(req(Method::PUT, STATE), fixture("instance_state_disable.json"))).await;
+    let answered = send(
+        service,
+        json_body(
+            req(Method::PUT, STATE),
+            fixture("instance_state_disable.json"),
+        ),
+    )
+    .await;
     assert_eq!(answered.status, 200);
     assert_eq!(answered.json(), json!({"enabled": false}));
     assert_eq!(broker.last_call().detail, "Some(\"IBMCLOUD_ACCT_SUSPEND\")");
@@ -41,18 +48,34 @@ async fn put_instance_state_returns_200_with_the_new_state_by_default() {
 async fn put_instance_state_returns_204_when_configured() {
     let broker = Arc::new(TestBroker::default());
     broker.states.lock().unwrap().insert(CRN.to_owned(), true);
-    let service = OsbService::builder(broker.clone()).instance_state_no_content(true).build();
-    let answered = send(service, json_body(req(Method::PUT, STATE), fixture("instance_state_disable.json"))).await;
+    let service = OsbService::builder(broker.clone())
+        .instance_state_no_content(true)
+        .build();
+    let answered = send(
+        service,
+        json_body(
+            req(Method::PUT, STATE),
+            fixture("instance_state_disable.json"),
+        ),
+    )
+    .await;
     assert_eq!(answered.status, 204);
     assert!(answered.body.is_empty());
-    assert_eq!(broker.states.lock().unwrap()[CRN], false);
+    assert!(!broker.states.lock().unwrap()[CRN]);
 }
 
 #[tokio::test]
 async fn unknown_instance_returns_404() {
     let (_, service) = setup();
-    assert_error(&send(service.clone(), empty(req(Method::GET, STATE))).await, 404);
-    let answered = send(service, json_body(req(Method::PUT, STATE), r#"{"enabled":true}"#)).await;
+    assert_error(
+        &send(service.clone(), empty(req(Method::GET, STATE))).await,
+        404,
+    );
+    let answered = send(
+        service,
+        json_body(req(Method::PUT, STATE), r#"{"enabled":true}"#),
+    )
+    .await;
     assert_error(&answered, 404);
 }
 
@@ -77,7 +100,11 @@ async fn instance_state_does_not_require_the_version_header() {
 #[tokio::test]
 async fn put_instance_state_without_enabled_returns_400() {
     let (_, service) = with_instance();
-    let answered = send(service, json_body(req(Method::PUT, STATE), r#"{"reason_code":"X"}"#)).await;
+    let answered = send(
+        service,
+        json_body(req(Method::PUT, STATE), r#"{"reason_code":"X"}"#),
+    )
+    .await;
     assert_error(&answered, 400);
     assert!(answered.description().contains("enabled"));
 }

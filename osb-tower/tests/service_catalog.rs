@@ -16,7 +16,10 @@ async fn catalog_returns_200_with_the_catalog_and_a_strong_etag() {
     let expected = serde_json::to_value(catalog()).unwrap();
     assert_eq!(answered.json(), expected);
     let etag = answered.header("etag").unwrap();
-    assert!(etag.starts_with('"') && etag.ends_with('"'), "strong etag: {etag}");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong etag: {etag}"
+    );
 }
 
 #[tokio::test]

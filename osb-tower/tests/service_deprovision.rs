@@ -32,20 +32,40 @@ async fn deprovision_of_a_retired_plan_is_not_checked_against_the_catalog() {
 #[tokio::test]
 async fn deprovision_async_returns_202_with_operation() {
     let (broker, service) = setup();
-    set(&broker.deprovision, || Ok(DeprovisionResponse::Accepted { operation: Some(OperationToken::new("d-1").unwrap()) }));
-    let answered = send(service, delete("?service_id=s&plan_id=p&accepts_incomplete=true")).await;
+    set(&broker.deprovision, || {
+        Ok(DeprovisionResponse::Accepted {
+            operation: Some(OperationToken::new("d-1").unwrap()),
+        })
+    });
+    let answered = send(
+        service,
+        delete("?service_id=s&plan_id=p&accepts_incomplete=true"),
+    )
+    .await;
     assert_eq!(answered.status, 202);
     assert_eq!(answered.json(), json!({"operation": "d-1"}));
     let (broker, service) = setup();
-    set(&broker.deprovision, || Ok(DeprovisionResponse::Accepted { operation: None }));
-    let answered = send(service, delete("?service_id=s&plan_id=p&accepts_incomplete=true")).await;
+    set(&broker.deprovision, || {
+        Ok(DeprovisionResponse::Accepted { operation: None })
+    });
+    let answered = send(
+        service,
+        delete("?service_id=s&plan_id=p&accepts_incomplete=true"),
+    )
+    .await;
     assert_eq!(answered.status, 202);
     assert_eq!(answered.json(), json!({}));
 }
 
 #[tokio::test]
 async fn deprovision_missing_ids_return_400() {
-    for query in ["", "?service_id=s", "?plan_id=p", "?service_id=&plan_id=p", "?service_id=s&plan_id="] {
+    for query in [
+        "",
+        "?service_id=s",
+        "?plan_id=p",
+        "?service_id=&plan_id=p",
+        "?service_id=s&plan_id=",
+    ] {
         let (broker, service) = setup();
         let answered = send(service, delete(query)).await;
         assert_error(&answered, 400);
@@ -64,7 +84,10 @@ async fn deprovision_gone_returns_410() {
 #[tokio::test]
 async fn deprovision_async_required_and_concurrency_pass_through() {
     for (make, code) in [
-        (BrokerError::async_required as fn() -> BrokerError, "AsyncRequired"),
+        (
+            BrokerError::async_required as fn() -> BrokerError,
+            "AsyncRequired",
+        ),
         (BrokerError::concurrency_error, "ConcurrencyError"),
     ] {
         let (broker, service) = setup();
@@ -79,7 +102,9 @@ async fn deprovision_async_required_and_concurrency_pass_through() {
 async fn deprovision_error_keeps_instance_usable_but_not_update_repeatable() {
     let (broker, service) = setup();
     set(&broker.deprovision, || {
-        Err(BrokerError::internal("db down").with_instance_usable(false).with_update_repeatable(true))
+        Err(BrokerError::internal("db down")
+            .with_instance_usable(false)
+            .with_update_repeatable(true))
     });
     let answered = send(service, delete("?service_id=s&plan_id=p")).await;
     assert_error(&answered, 500);

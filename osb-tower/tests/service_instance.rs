@@ -33,7 +33,9 @@ async fn fetch_instance_unknown_or_in_progress_is_the_brokers_404_and_busy_is_42
     set(&broker.fetch_instance, || Err(BrokerError::not_found()));
     assert_error(&send(service, empty(req(Method::GET, INSTANCE))).await, 404);
     let (broker, service) = setup();
-    set(&broker.fetch_instance, || Err(BrokerError::concurrency_error()));
+    set(&broker.fetch_instance, || {
+        Err(BrokerError::concurrency_error())
+    });
     let answered = send(service, empty(req(Method::GET, INSTANCE))).await;
     assert_error(&answered, 422);
     assert_eq!(answered.error().as_deref(), Some("ConcurrencyError"));

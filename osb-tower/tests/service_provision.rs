@@ -11,6 +11,8 @@ use osb_core::{
 use serde_json::json;
 use support::*;
 
+type MakeError = fn() -> BrokerError;
+
 fn provision(body: impl Into<String>) -> http::Request<http_body_util::Full<bytes::Bytes>> {
     json_body(req(Method::PUT, INSTANCE), body)
 }
@@ -20,16 +22,26 @@ async fn provision_created_returns_201_with_dashboard_url() {
     let (broker, service) = setup();
     let answered = send(service, provision(fixture("provision_cloudfoundry.json"))).await;
     assert_eq!(answered.status, 201);
-    assert_eq!(answered.json(), json!({"dashboard_url": "https://dash.example.com/inst-1"}));
+    assert_eq!(
+        answered.json(),
+        json!({"dashboard_url": "https://dash.example.com/inst-1"})
+    );
     let call = broker.last_call();
-    assert_eq!((call.op, call.instance_id.as_str()), ("provision", "inst-1"));
+    assert_eq!(
+        (call.op, call.instance_id.as_str()),
+        ("provision", "inst-1")
+    );
     assert_eq!(call.detail, "svc-db plan-small");
 }
 
 #[tokio::test]
 async fn provision_identical_returns_200() {
     let (broker, service) = setup();
-    set(&broker.provision, || Ok(ProvisionResponse::AlreadyExists(ProvisionedInstance::default())));
+    set(&broker.provision, || {
+        Ok(ProvisionResponse::AlreadyExists(
+            ProvisionedInstance::default(),
+        ))
+    });
     let answered = send(service, provision(fixture("provision_cloudfoundry.json"))).await;
     assert_eq!(answered.status, 200);
     assert_eq!(answered.json(), json!({}));
@@ -39,9 +51,9 @@ async fn provision_identical_returns_200() {
 async fn provision_async_returns_202_with_operation_when_accepts_incomplete() {
     let (broker, service) = setup();
     set(&broker.provision, || {
-        Ok(ProvisionResponse::Accepted(ProvisionAccepted::with_operation(
-            OperationToken::new("op-1").unwrap(),
-        )))
+        Ok(ProvisionResponse::Accepted(
+            ProvisionAccepted::with_operation(OperationToken::new("op-1").unwrap()),
+        ))
     });
     let request = json_body(
         req(Method::PUT, &format!("{INSTANCE}?accepts_incomplete=true")),
@@ -56,17 +68,23 @@ async fn provision_async_returns_202_with_operation_when_accepts_incomplete() {
 #[tokio::test]
 async fn provision_202_without_accepts_incomplete_is_a_broker_bug_answered_500() {
     let (broker, service) = setup();
-    set(&broker.provision, || Ok(ProvisionResponse::Accepted(ProvisionAccepted::default())));
+    set(&broker.provision, || {
+        Ok(ProvisionResponse::Accepted(ProvisionAccepted::default()))
+    });
     let answered = send(service, provision(fixture("provision_cloudfoundry.json"))).await;
     assert_error(&answered, 500);
 }
 
 #[tokio::test]
 async fn provision_broker_errors_pass_through_with_spec_codes() {
-    let cases: [(fn() -> BrokerError, u16, Option<&str>); 4] = [
+    let cases: [(MakeError, u16, Option<&str>); 4] = [
         (BrokerError::conflict, 409, None),
         (BrokerError::async_required, 422, Some("AsyncRequired")),
-        (BrokerError::concurrency_error, 422, Some("ConcurrencyError")),
+        (
+            BrokerError::concurrency_error,
+            422,
+            Some("ConcurrencyError"),
+        ),
         (|| BrokerError::bad_request("quota"), 400, None),
     ];
     for (make, status, code) in cases {
@@ -82,7 +100,9 @@ async fn provision_broker_errors_pass_through_with_spec_codes() {
 async fn provision_error_never_carries_usability_flags() {
     let (broker, service) = setup();
     set(&broker.provision, || {
-        Err(BrokerError::bad_request("no").with_instance_usable(false).with_update_repeatable(true))
+        Err(BrokerError::bad_request("no")
+            .with_instance_usable(false)
+            .with_update_repeatable(true))
     });
     let answered = send(service, provision(fixture("provision_cloudfoundry.json"))).await;
     assert_error(&answered, 400);
@@ -108,7 +128,11 @@ async fn provision_without_context_requires_organization_and_space_guid() {
         let (broker, service) = setup();
         let answered = send(service, provision(body.to_string())).await;
         assert_error(&answered, 400);
-        assert!(answered.description().contains("_guid"), "{}", answered.description());
+        assert!(
+            answered.description().contains("_guid"),
+            "{}",
+            answered.description()
+        );
         assert!(broker.calls().is_empty());
     }
 }
@@ -119,7 +143,11 @@ async fn provision_strict_mode_requires_organization_and_space_even_with_context
     let service = osb_tower::OsbService::builder(broker.clone())
         .require_organization_and_space(true)
         .build();
-    let answered = send(service.clone(), provision(fixture("provision_ibmcloud.json"))).await;
+    let answered = send(
+        service.clone(),
+        provision(fixture("provision_ibmcloud.json")),
+    )
+    .await;
     assert_error(&answered, 400);
     assert!(answered.description().contains("organization_guid"));
     let ok = send(service, provision(fixture("provision_cloudfoundry.json"))).await;
@@ -129,15 +157,28 @@ async fn provision_strict_mode_requires_organization_and_space_even_with_context
 #[tokio::test]
 async fn provision_missing_or_empty_ids_return_400_naming_the_field() {
     for (body, field) in [
-        (json!({"plan_id": "plan-small", "context": {}}), "service_id"),
-        (json!({"service_id": "", "plan_id": "plan-small", "context": {}}), "service_id"),
+        (
+            json!({"plan_id": "plan-small", "context": {}}),
+            "service_id",
+        ),
+        (
+            json!({"service_id": "", "plan_id": "plan-small", "context": {}}),
+            "service_id",
+        ),
         (json!({"service_id": "svc-db", "context": {}}), "plan_id"),
-        (json!({"service_id": "svc-db", "plan_id": "", "context": {}}), "plan_id"),
+        (
+            json!({"service_id": "svc-db", "plan_id": "", "context": {}}),
+            "plan_id",
+        ),
     ] {
         let (broker, service) = setup();
         let answered = send(service, provision(body.to_string())).await;
         assert_error(&answered, 400);
-        assert!(answered.description().contains(field), "{}", answered.description());
+        assert!(
+            answered.description().contains(field),
+            "{}",
+            answered.description()
+        );
         assert!(broker.calls().is_empty());
     }
 }
@@ -150,10 +191,15 @@ async fn provision_unknown_service_or_plan_returns_400() {
         ("svc-db", "plan-queue", "not a plan of the service"),
     ] {
         let (broker, service) = setup();
-        let body = json!({"service_id": service_id, "plan_id": plan_id, "context": {"platform": "x"}});
+        let body =
+            json!({"service_id": service_id, "plan_id": plan_id, "context": {"platform": "x"}});
         let answered = send(service, provision(body.to_string())).await;
         assert_error(&answered, 400);
-        assert!(answered.description().contains(words), "{}", answered.description());
+        assert!(
+            answered.description().contains(words),
+            "{}",
+            answered.description()
+        );
         assert!(broker.calls().is_empty());
     }
 }
@@ -181,7 +227,11 @@ async fn provision_maintenance_info_for_plan_without_one_is_a_conflict() {
 async fn provision_matching_or_absent_maintenance_info_is_accepted() {
     let (_, service) = setup();
     // `maintenance_info: {}` (osb-checker) means "not provided": no check.
-    let answered = send(service.clone(), provision(fixture("provision_osb_checker_minimal.json"))).await;
+    let answered = send(
+        service.clone(),
+        provision(fixture("provision_osb_checker_minimal.json")),
+    )
+    .await;
     assert_eq!(answered.status, 201);
     let body = json!({"service_id": "svc-db", "plan_id": "plan-nobind", "context": {}});
     assert_eq!(send(service, provision(body.to_string())).await.status, 201);

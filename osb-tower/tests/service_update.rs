@@ -8,8 +8,14 @@ use osb_core::{BrokerError, OperationToken, UpdateAccepted, UpdateResponse};
 use serde_json::json;
 use support::*;
 
-fn update(query: &str, body: serde_json::Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
-    json_body(req(Method::PATCH, &format!("{INSTANCE}{query}")), body.to_string())
+fn update(
+    query: &str,
+    body: serde_json::Value,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    json_body(
+        req(Method::PATCH, &format!("{INSTANCE}{query}")),
+        body.to_string(),
+    )
 }
 
 #[tokio::test]
@@ -25,9 +31,15 @@ async fn update_applied_returns_200() {
 async fn update_async_returns_202_with_operation() {
     let (broker, service) = setup();
     set(&broker.update, || {
-        Ok(UpdateResponse::Accepted(UpdateAccepted::with_operation(OperationToken::new("u-1").unwrap())))
+        Ok(UpdateResponse::Accepted(UpdateAccepted::with_operation(
+            OperationToken::new("u-1").unwrap(),
+        )))
     });
-    let answered = send(service, update("?accepts_incomplete=true", json!({"service_id": "svc-db"}))).await;
+    let answered = send(
+        service,
+        update("?accepts_incomplete=true", json!({"service_id": "svc-db"})),
+    )
+    .await;
     assert_eq!(answered.status, 202);
     assert_eq!(answered.json(), json!({"operation": "u-1"}));
 }
@@ -44,11 +56,19 @@ async fn update_service_id_alone_reaches_the_broker() {
 
 #[tokio::test]
 async fn update_missing_or_unknown_service_id_returns_400() {
-    for body in [json!({"plan_id": "plan-small"}), json!({"service_id": ""}), json!({"service_id": "nope"})] {
+    for body in [
+        json!({"plan_id": "plan-small"}),
+        json!({"service_id": ""}),
+        json!({"service_id": "nope"}),
+    ] {
         let (broker, service) = setup();
         let answered = send(service, update("", body)).await;
         assert_error(&answered, 400);
-        assert!(answered.description().contains("service_id"), "{}", answered.description());
+        assert!(
+            answered.description().contains("service_id"),
+            "{}",
+            answered.description()
+        );
         assert!(broker.calls().is_empty());
     }
 }
@@ -56,7 +76,11 @@ async fn update_missing_or_unknown_service_id_returns_400() {
 #[tokio::test]
 async fn update_to_a_plan_of_another_service_returns_400() {
     let (broker, service) = setup();
-    let answered = send(service, update("", json!({"service_id": "svc-db", "plan_id": "plan-queue"}))).await;
+    let answered = send(
+        service,
+        update("", json!({"service_id": "svc-db", "plan_id": "plan-queue"})),
+    )
+    .await;
     assert_error(&answered, 400);
     assert!(broker.calls().is_empty());
 }
@@ -106,7 +130,15 @@ async fn update_context_only_with_allow_context_updates_is_accepted() {
 async fn update_maintenance_info_checked_against_the_target_plan() {
     let (_, service) = setup();
     // Target plan-large has 2.0.0; the fixture sends 2.0.0 with previous plan-small (1.0.0).
-    assert_eq!(send(service.clone(), update("", fixture_json("update_plan_change.json"))).await.status, 200);
+    assert_eq!(
+        send(
+            service.clone(),
+            update("", fixture_json("update_plan_change.json"))
+        )
+        .await
+        .status,
+        200
+    );
     let mut body = fixture_json("update_plan_change.json");
     body["maintenance_info"] = json!({"version": "1.0.0"});
     let answered = send(service, update("", body)).await;
@@ -118,9 +150,15 @@ async fn update_maintenance_info_checked_against_the_target_plan() {
 async fn update_error_keeps_instance_usable_and_update_repeatable() {
     let (broker, service) = setup();
     set(&broker.update, || {
-        Err(BrokerError::unprocessable("over quota").with_instance_usable(true).with_update_repeatable(false))
+        Err(BrokerError::unprocessable("over quota")
+            .with_instance_usable(true)
+            .with_update_repeatable(false))
     });
-    let answered = send(service, update("", json!({"service_id": "svc-db", "parameters": {"a": 1}}))).await;
+    let answered = send(
+        service,
+        update("", json!({"service_id": "svc-db", "parameters": {"a": 1}})),
+    )
+    .await;
     assert_error(&answered, 422);
     assert_eq!(answered.json()["instance_usable"], true);
     assert_eq!(answered.json()["update_repeatable"], false);
@@ -139,5 +177,8 @@ async fn update_concurrency_error_passes_through() {
 async fn update_unknown_instance_from_broker_returns_404() {
     let (broker, service) = setup();
     set(&broker.update, || Err(BrokerError::not_found()));
-    assert_error(&send(service, update("", json!({"service_id": "svc-db"}))).await, 404);
+    assert_error(
+        &send(service, update("", json!({"service_id": "svc-db"}))).await,
+        404,
+    );
 }

@@ -20,7 +20,9 @@ pub struct ResponseFuture {
 }
 
 impl ResponseFuture {
-    pub(crate) fn new(inner: impl Future<Output = Response<ResponseBody>> + Send + 'static) -> Self {
+    pub(crate) fn new(
+        inner: impl Future<Output = Response<ResponseBody>> + Send + 'static,
+    ) -> Self {
         Self {
             inner: Box::pin(inner),
         }

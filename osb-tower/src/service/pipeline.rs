@@ -66,16 +66,23 @@ where
         Ok(response) => response,
         Err(panic) => {
             span.in_scope(|| {
-                tracing::error!(panic = panic_message(&*panic), "the broker panicked; answering 500");
+                tracing::error!(
+                    panic = panic_message(&*panic),
+                    "the broker panicked; answering 500"
+                );
             });
-            response::error(&BrokerError::new(ErrorKind::Internal), response::ErrorFlags::NONE)
+            response::error(
+                &BrokerError::new(ErrorKind::Internal),
+                response::ErrorFlags::NONE,
+            )
         }
     };
 
     if let Some(value) = request_identity {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(X_BROKER_API_REQUEST_IDENTITY), value);
+        response.headers_mut().insert(
+            HeaderName::from_static(X_BROKER_API_REQUEST_IDENTITY),
+            value,
+        );
     }
     if let Some(endpoint) = endpoint {
         response.extensions_mut().insert(endpoint);
@@ -83,7 +90,10 @@ where
     let status = response.status();
     let latency = start.elapsed();
     span.record("status", status.as_u16());
-    span.record("latency_us", u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    span.record(
+        "latency_us",
+        u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+    );
     span.in_scope(|| tracing::debug!("request finished"));
     response
 }
@@ -194,9 +204,11 @@ where
         Bytes::new()
     };
 
-    let mut ctx = RequestContext::new(api_version).with_accepts_incomplete(query.accepts_incomplete);
+    let mut ctx =
+        RequestContext::new(api_version).with_accepts_incomplete(query.accepts_incomplete);
     ctx.originating_identity = originating_identity;
-    ctx.request_identity = identity::request_identity(parts.headers.get(X_BROKER_API_REQUEST_IDENTITY));
+    ctx.request_identity =
+        identity::request_identity(parts.headers.get(X_BROKER_API_REQUEST_IDENTITY));
     ctx.extensions = std::mem::take(&mut parts.extensions);
     let headers = &parts.headers;
     let broker = &shared.broker;
@@ -271,7 +283,10 @@ where
         Endpoint::Bind => {
             let request: BindRequest = json::parse(&bytes, headers)?;
             validate::bind(&*catalog(shared, &ctx).await?, &request)?;
-            match broker.bind(&instance_id, &binding_id, request, &ctx).await? {
+            match broker
+                .bind(&instance_id, &binding_id, request, &ctx)
+                .await?
+            {
                 BindResponse::Created(body) => Ok(response::json(StatusCode::CREATED, &body)),
                 BindResponse::AlreadyExists(body) => Ok(response::json(StatusCode::OK, &body)),
                 BindResponse::Accepted(body) => accepted(&ctx, &body),
@@ -280,7 +295,10 @@ where
         Endpoint::Unbind => {
             let (service_id, plan_id) = query.required_ids()?;
             let request = UnbindRequest::new(service_id, plan_id);
-            match broker.unbind(&instance_id, &binding_id, request, &ctx).await? {
+            match broker
+                .unbind(&instance_id, &binding_id, request, &ctx)
+                .await?
+            {
                 UnbindResponse::Deleted => Ok(response::empty_object(StatusCode::OK)),
                 UnbindResponse::Accepted { operation } => {
                     accepted(&ctx, &OperationBody { operation })
@@ -346,7 +364,10 @@ async fn catalog<B: ServiceBroker>(
     ctx: &RequestContext,
 ) -> Result<Arc<Prepared>, BrokerError> {
     let catalog = shared.broker.catalog(ctx).await?;
-    shared.catalog.prepare(catalog).map_err(BrokerError::internal)
+    shared
+        .catalog
+        .prepare(catalog)
+        .map_err(BrokerError::internal)
 }
 
 fn last_operation_request(query: Query) -> LastOperationRequest {
@@ -366,7 +387,10 @@ struct OperationBody {
 
 /// A 202, only when the platform sent `accepts_incomplete=true` (spec.md "Asynchronous
 /// Operations"); otherwise the broker broke the protocol and the platform gets a 500.
-fn accepted<T: Serialize>(ctx: &RequestContext, body: &T) -> Result<Response<ResponseBody>, BrokerError> {
+fn accepted<T: Serialize>(
+    ctx: &RequestContext,
+    body: &T,
+) -> Result<Response<ResponseBody>, BrokerError> {
     if !ctx.accepts_incomplete {
         return Err(BrokerError::internal(
             "the broker answered 202 Accepted to a request without accepts_incomplete=true",

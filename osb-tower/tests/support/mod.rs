@@ -121,14 +121,24 @@ impl TestBroker {
         self.calls().pop().expect("the broker was called")
     }
 
-    fn record(&self, op: &'static str, instance_id: &str, binding_id: Option<&str>, ctx: &RequestContext, detail: String) {
+    fn record(
+        &self,
+        op: &'static str,
+        instance_id: &str,
+        binding_id: Option<&str>,
+        ctx: &RequestContext,
+        detail: String,
+    ) {
         self.calls.lock().unwrap().push(Call {
             op,
             instance_id: instance_id.to_owned(),
             binding_id: binding_id.map(str::to_owned),
             api_version: ctx.api_version,
             accepts_incomplete: ctx.accepts_incomplete,
-            originating_platform: ctx.originating_identity.as_ref().map(|i| i.platform().to_owned()),
+            originating_platform: ctx
+                .originating_identity
+                .as_ref()
+                .map(|i| i.platform().to_owned()),
             request_identity: ctx.request_identity.as_ref().map(|i| i.as_str().to_owned()),
             marker: ctx.extensions.get::<Marker>().cloned(),
             detail,
@@ -138,14 +148,19 @@ impl TestBroker {
 
 fn answer<T>(slot: &Answer<T>, default: impl FnOnce() -> T) -> Result<T, BrokerError> {
     // A scripted panic poisons the slot; later answers still work.
-    match &*slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+    match &*slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
         Some(f) => f(),
         None => Ok(default()),
     }
 }
 
 pub fn set<T>(slot: &Answer<T>, f: impl Fn() -> Result<T, BrokerError> + Send + Sync + 'static) {
-    *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Box::new(f));
+    *slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Box::new(f));
 }
 
 #[async_trait]
@@ -153,32 +168,58 @@ impl ServiceBroker for TestBroker {
     async fn catalog(&self, _ctx: &RequestContext) -> Result<Arc<Catalog>, BrokerError> {
         *self.catalog_calls.lock().unwrap() += 1;
         if *self.catalog_error.lock().unwrap() {
-            return Err(BrokerError::internal("catalog store password=hunter2 unreachable"));
+            return Err(BrokerError::internal(
+                "catalog store password=hunter2 unreachable",
+            ));
         }
         Ok(self.catalog.lock().unwrap().clone())
     }
 
-    async fn provision(&self, id: &str, request: ProvisionRequest, ctx: &RequestContext) -> Result<ProvisionResponse, BrokerError> {
+    async fn provision(
+        &self,
+        id: &str,
+        request: ProvisionRequest,
+        ctx: &RequestContext,
+    ) -> Result<ProvisionResponse, BrokerError> {
         let detail = format!("{} {}", request.service_id, request.plan_id);
         self.record("provision", id, None, ctx, detail);
         answer(&self.provision, || {
-            ProvisionResponse::Created(ProvisionedInstance::with_dashboard_url(format!("https://dash.example.com/{id}")))
+            ProvisionResponse::Created(ProvisionedInstance::with_dashboard_url(format!(
+                "https://dash.example.com/{id}"
+            )))
         })
     }
 
-    async fn update(&self, id: &str, request: UpdateRequest, ctx: &RequestContext) -> Result<UpdateResponse, BrokerError> {
+    async fn update(
+        &self,
+        id: &str,
+        request: UpdateRequest,
+        ctx: &RequestContext,
+    ) -> Result<UpdateResponse, BrokerError> {
         let detail = format!("{} {:?}", request.service_id, request.plan_id);
         self.record("update", id, None, ctx, detail);
-        answer(&self.update, || UpdateResponse::Updated(UpdatedInstance::default()))
+        answer(&self.update, || {
+            UpdateResponse::Updated(UpdatedInstance::default())
+        })
     }
 
-    async fn deprovision(&self, id: &str, request: DeprovisionRequest, ctx: &RequestContext) -> Result<DeprovisionResponse, BrokerError> {
+    async fn deprovision(
+        &self,
+        id: &str,
+        request: DeprovisionRequest,
+        ctx: &RequestContext,
+    ) -> Result<DeprovisionResponse, BrokerError> {
         let detail = format!("{} {}", request.service_id, request.plan_id);
         self.record("deprovision", id, None, ctx, detail);
         answer(&self.deprovision, || DeprovisionResponse::Deleted)
     }
 
-    async fn fetch_instance(&self, id: &str, request: FetchInstanceRequest, ctx: &RequestContext) -> Result<FetchInstanceResponse, BrokerError> {
+    async fn fetch_instance(
+        &self,
+        id: &str,
+        request: FetchInstanceRequest,
+        ctx: &RequestContext,
+    ) -> Result<FetchInstanceResponse, BrokerError> {
         let detail = format!("{:?} {:?}", request.service_id, request.plan_id);
         self.record("fetch_instance", id, None, ctx, detail);
         answer(&self.fetch_instance, || {
@@ -189,51 +230,101 @@ impl ServiceBroker for TestBroker {
         })
     }
 
-    async fn last_operation(&self, id: &str, request: LastOperationRequest, ctx: &RequestContext) -> Result<LastOperation, BrokerError> {
-        let detail = format!("{:?} {:?} {:?}", request.service_id, request.plan_id, request.operation);
+    async fn last_operation(
+        &self,
+        id: &str,
+        request: LastOperationRequest,
+        ctx: &RequestContext,
+    ) -> Result<LastOperation, BrokerError> {
+        let detail = format!(
+            "{:?} {:?} {:?}",
+            request.service_id, request.plan_id, request.operation
+        );
         self.record("last_operation", id, None, ctx, detail);
-        answer(&self.last_operation, || LastOperation::new(OperationState::Succeeded))
+        answer(&self.last_operation, || {
+            LastOperation::new(OperationState::Succeeded)
+        })
     }
 
-    async fn bind(&self, id: &str, binding_id: &str, request: BindRequest, ctx: &RequestContext) -> Result<BindResponse, BrokerError> {
-        let detail = format!("{} {} app={:?}", request.service_id, request.plan_id, request.app_guid());
+    async fn bind(
+        &self,
+        id: &str,
+        binding_id: &str,
+        request: BindRequest,
+        ctx: &RequestContext,
+    ) -> Result<BindResponse, BrokerError> {
+        let detail = format!(
+            "{} {} app={:?}",
+            request.service_id,
+            request.plan_id,
+            request.app_guid()
+        );
         self.record("bind", id, Some(binding_id), ctx, detail);
         answer(&self.bind, || {
             let credentials = json!({"username": "u", "password": "s3cret"});
-            let Value::Object(map) = credentials else { unreachable!() };
+            let Value::Object(map) = credentials else {
+                unreachable!()
+            };
             BindResponse::Created(Binding::with_credentials(map))
         })
     }
 
-    async fn unbind(&self, id: &str, binding_id: &str, request: UnbindRequest, ctx: &RequestContext) -> Result<UnbindResponse, BrokerError> {
+    async fn unbind(
+        &self,
+        id: &str,
+        binding_id: &str,
+        request: UnbindRequest,
+        ctx: &RequestContext,
+    ) -> Result<UnbindResponse, BrokerError> {
         let detail = format!("{} {}", request.service_id, request.plan_id);
         self.record("unbind", id, Some(binding_id), ctx, detail);
         answer(&self.unbind, || UnbindResponse::Deleted)
     }
 
-    async fn fetch_binding(&self, id: &str, binding_id: &str, request: FetchBindingRequest, ctx: &RequestContext) -> Result<FetchBindingResponse, BrokerError> {
+    async fn fetch_binding(
+        &self,
+        id: &str,
+        binding_id: &str,
+        request: FetchBindingRequest,
+        ctx: &RequestContext,
+    ) -> Result<FetchBindingResponse, BrokerError> {
         let detail = format!("{:?} {:?}", request.service_id, request.plan_id);
         self.record("fetch_binding", id, Some(binding_id), ctx, detail);
         answer(&self.fetch_binding, || {
-            let Value::Object(map) = json!({"password": "s3cret"}) else { unreachable!() };
+            let Value::Object(map) = json!({"password": "s3cret"}) else {
+                unreachable!()
+            };
             FetchBindingResponse::new(Binding::with_credentials(map))
         })
     }
 
-    async fn binding_last_operation(&self, id: &str, binding_id: &str, request: LastOperationRequest, ctx: &RequestContext) -> Result<BindingLastOperation, BrokerError> {
+    async fn binding_last_operation(
+        &self,
+        id: &str,
+        binding_id: &str,
+        request: LastOperationRequest,
+        ctx: &RequestContext,
+    ) -> Result<BindingLastOperation, BrokerError> {
         let detail = format!("{:?}", request.operation);
         self.record("binding_last_operation", id, Some(binding_id), ctx, detail);
-        answer(&self.binding_last_operation, || BindingLastOperation::new(BindingOperationState::Succeeded))
+        answer(&self.binding_last_operation, || {
+            BindingLastOperation::new(BindingOperationState::Succeeded)
+        })
     }
 
     fn instance_state(&self) -> Option<&dyn InstanceStateBroker> {
-        self.offers_instance_state.then_some(self as &dyn InstanceStateBroker)
+        self.offers_instance_state
+            .then_some(self as &dyn InstanceStateBroker)
     }
 }
 
 #[async_trait]
 impl InstanceStateBroker for TestBroker {
-    async fn get_state(&self, id: &str, ctx: &RequestContext) -> Result<InstanceState, BrokerError> {
+    async fn get_state(
+        &self,
+        id: &str,
+        ctx: &RequestContext,
+    ) -> Result<InstanceState, BrokerError> {
         self.record("get_state", id, None, ctx, String::new());
         match self.states.lock().unwrap().get(id) {
             Some(&enabled) => Ok(InstanceState::new(enabled)),
@@ -241,8 +332,19 @@ impl InstanceStateBroker for TestBroker {
         }
     }
 
-    async fn set_state(&self, id: &str, update: InstanceStateUpdate, ctx: &RequestContext) -> Result<InstanceState, BrokerError> {
-        self.record("set_state", id, None, ctx, format!("{:?}", update.reason_code));
+    async fn set_state(
+        &self,
+        id: &str,
+        update: InstanceStateUpdate,
+        ctx: &RequestContext,
+    ) -> Result<InstanceState, BrokerError> {
+        self.record(
+            "set_state",
+            id,
+            None,
+            ctx,
+            format!("{:?}", update.reason_code),
+        );
         let mut states = self.states.lock().unwrap();
         match states.get_mut(id) {
             Some(enabled) => {
@@ -275,7 +377,10 @@ pub fn bare(method: Method, uri: &str) -> http::request::Builder {
     http::Request::builder().method(method).uri(uri)
 }
 
-pub fn json_body(builder: http::request::Builder, body: impl Into<String>) -> http::Request<Full<Bytes>> {
+pub fn json_body(
+    builder: http::request::Builder,
+    body: impl Into<String>,
+) -> http::Request<Full<Bytes>> {
     builder
         .header("Content-Type", "application/json")
         .body(Full::new(Bytes::from(body.into())))
@@ -297,12 +402,19 @@ pub struct Answered {
 
 impl Answered {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body {:?} is not JSON: {e}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body {:?} is not JSON: {e}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn description(&self) -> String {
-        self.json()["description"].as_str().unwrap_or_default().to_owned()
+        self.json()["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn error(&self) -> Option<String> {
@@ -315,14 +427,23 @@ impl Answered {
 
     /// Every answer but 304/204 is `application/json` with a JSON object body.
     pub fn assert_json_object(&self) {
-        assert_eq!(self.header("content-type"), Some("application/json"), "status {}", self.status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "status {}",
+            self.status
+        );
         assert!(self.json().is_object(), "body {:?}", self.body);
     }
 }
 
 pub async fn send<S, B>(service: S, request: http::Request<B>) -> Answered
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<osb_tower::ResponseBody>, Error = std::convert::Infallible>,
+    S: tower::Service<
+            http::Request<B>,
+            Response = http::Response<osb_tower::ResponseBody>,
+            Error = std::convert::Infallible,
+        >,
 {
     let response = service.oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
@@ -341,7 +462,12 @@ where
 
 /// Asserts an OSB error answer: status, JSON object, non-empty description.
 pub fn assert_error(answered: &Answered, status: u16) {
-    assert_eq!(answered.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&answered.body));
+    assert_eq!(
+        answered.status.as_u16(),
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&answered.body)
+    );
     let description = answered.description();
     assert!(!description.is_empty(), "an error body has a description");
 }
