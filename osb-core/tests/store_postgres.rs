@@ -1,0 +1,307 @@
+//! `PostgresStore` beyond the conformance suite: migrations when replicas start at once,
+//! compare-and-set across two pools, a database that is down or silent failing within the
+//! timeout, recovery without a restart once it returns, and no password in errors or `Debug`.
+//!
+//! Tests that need a real database use `OSB_TEST_POSTGRES_URL` (skipped, saying so, when unset
+//! outside CI); the fault tests need none and always run.
+
+#![cfg(feature = "postgres")]
+
+mod store_support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use osb_core::ProvisionRequest;
+use osb_core::managed::{
+    CasError, InstanceRecord, Lease, OperationKind, OperationRecord, PostgresStore, StateStore,
+    StoreError, Timestamp,
+};
+use store_support::{fresh_schema, postgres_url};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinSet};
+
+fn record(plan: &str) -> InstanceRecord {
+    let now = Timestamp::from_unix_millis(1_000);
+    let op = OperationRecord::start(
+        OperationKind::Provision,
+        true,
+        now,
+        None,
+        Lease::new("replica-a", now),
+    );
+    InstanceRecord::new(ProvisionRequest::new("svc", plan), op)
+}
+
+fn error_chain(error: &StoreError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(" / ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_replicas_starting_at_once_apply_each_migration_once() {
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema();
+    let mut starting = JoinSet::new();
+    for _ in 0..8 {
+        let (url, schema) = (url.clone(), schema.clone());
+        starting.spawn(async move { PostgresStore::builder(&url).schema(schema).connect().await });
+    }
+    let mut stores = Vec::new();
+    while let Some(started) = starting.join_next().await {
+        stores.push(started.expect("join").expect("every replica starts"));
+    }
+    let v1 = stores[0]
+        .save_instance("i-1", None, &record("small"))
+        .await
+        .expect("create");
+    for store in &stores {
+        let loaded = store.load_instance("i-1").await.expect("load");
+        assert_eq!(
+            loaded.map(|v| v.version),
+            Some(v1),
+            "all replicas share one schema"
+        );
+    }
+
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    let applied: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM {schema}.osb_schema_migrations"
+    )))
+    .fetch_all(&pool)
+    .await
+    .expect("read migrations");
+    assert_eq!(applied, [1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_replicas_create_an_id_once() {
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema();
+    let connect = || {
+        PostgresStore::builder(&url)
+            .schema(schema.clone())
+            .connect()
+    };
+    let first = Arc::new(connect().await.expect("connect"));
+    let second = Arc::new(connect().await.expect("connect"));
+    for round in 0..20 {
+        let id = format!("i-{round}");
+        let mut tasks = JoinSet::new();
+        for task in 0..8 {
+            let store = if task % 2 == 0 {
+                Arc::clone(&first)
+            } else {
+                Arc::clone(&second)
+            };
+            let id = id.clone();
+            tasks.spawn(async move { store.save_instance(&id, None, &record("small")).await });
+        }
+        let mut created = 0;
+        while let Some(result) = tasks.join_next().await {
+            match result.expect("join") {
+                Ok(_) => created += 1,
+                Err(CasError::Conflict) => {}
+                Err(e) => panic!("create failed: {e}"),
+            }
+        }
+        assert_eq!(
+            created, 1,
+            "round {round}: exactly one create wins across replicas"
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_unreachable_database_fails_within_the_timeout() {
+    // A port nobody listens on: the connection is refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let result = PostgresStore::builder(&format!("postgres://osb@127.0.0.1:{port}/osb"))
+        .query_timeout(Duration::from_millis(500))
+        .connect()
+        .await;
+    let error = result.expect_err("nothing listens there");
+    assert!(error.to_string().contains("PostgreSQL"), "{error}");
+}
+
+#[tokio::test]
+async fn postgres_silent_database_fails_within_the_timeout_instead_of_hanging() {
+    // A server that accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let result = PostgresStore::builder(&format!("postgres://osb@{addr}/osb"))
+        .query_timeout(Duration::from_millis(300))
+        .connect()
+        .await;
+    let error = result.expect_err("the server never answers");
+    let text = error_chain(&error);
+    assert!(
+        text.contains("timed out") || text.contains("did not answer"),
+        "{text}"
+    );
+    silent.abort();
+}
+
+#[tokio::test]
+async fn postgres_password_never_reaches_errors_or_debug() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let url = format!("postgres://osb:hunter2-secret@127.0.0.1:{port}/osb");
+    let builder = PostgresStore::builder(&url).query_timeout(Duration::from_millis(300));
+    assert!(!format!("{builder:?}").contains("hunter2"), "{builder:?}");
+    let error = builder.connect().await.expect_err("nothing listens there");
+    let text = format!("{} {error:?}", error_chain(&error));
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let invalid = PostgresStore::connect("postgres://osb:hunter2-secret@[::1/osb")
+        .await
+        .expect_err("invalid URL");
+    let text = format!("{} {invalid:?}", error_chain(&invalid));
+    assert!(text.contains("invalid PostgreSQL URL"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn postgres_schema_names_that_are_not_plain_identifiers_are_rejected() {
+    for schema in ["", "1abc", "a-b", "a\"; DROP TABLE x; --", &"x".repeat(64)] {
+        let error = PostgresStore::builder("postgres://osb@127.0.0.1:1/osb")
+            .schema(schema)
+            .connect()
+            .await
+            .expect_err("invalid schema name");
+        assert!(
+            error.to_string().contains("schema name"),
+            "{schema:?}: {error}"
+        );
+    }
+}
+
+/// A loopback TCP proxy in front of the test database that can cut every connection and
+/// refuse new ones, as a database outage would.
+struct Outage {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Outage {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let up = Arc::new(AtomicBool::new(true));
+        let connections = Arc::new(Mutex::new(Vec::<AbortHandle>::new()));
+        let accept = tokio::spawn({
+            let (up, connections) = (Arc::clone(&up), Arc::clone(&connections));
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if !up.load(Ordering::SeqCst) {
+                        continue; // dropped: the connection is closed at once
+                    }
+                    let relay = tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    connections.lock().expect("lock").push(relay.abort_handle());
+                }
+            }
+        });
+        Self {
+            addr,
+            up,
+            connections,
+            accept,
+        }
+    }
+
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for relay in self.connections.lock().expect("lock").drain(..) {
+            relay.abort();
+        }
+    }
+
+    fn up(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        self.down();
+        self.accept.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_fails_during_an_outage_and_works_again_without_restart() {
+    let Some(url) = postgres_url() else { return };
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("parse the test URL");
+    let upstream = tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .expect("resolve")
+        .next()
+        .expect("an address");
+    let outage = Outage::start(upstream).await;
+    let through_proxy = {
+        let mut parsed = url.clone();
+        let authority = format!("{}:{}", options.get_host(), options.get_port());
+        assert!(
+            parsed.contains(&authority),
+            "the test URL names host and port: {url}"
+        );
+        parsed = parsed.replacen(&authority, &outage.addr.to_string(), 1);
+        parsed
+    };
+    let store = PostgresStore::builder(&through_proxy)
+        .schema(fresh_schema())
+        .query_timeout(Duration::from_secs(1))
+        .max_connections(4)
+        .connect()
+        .await
+        .expect("connect through the proxy");
+    let v1 = store
+        .save_instance("i-1", None, &record("small"))
+        .await
+        .expect("create");
+
+    outage.down();
+    match store.load_instance("i-1").await {
+        Err(e) => assert!(error_chain(&e).contains("PostgreSQL"), "{e}"),
+        Ok(found) => panic!("a read during the outage must fail, got {found:?}"),
+    }
+    match store.save_instance("i-1", Some(v1), &record("large")).await {
+        Err(CasError::Store(_)) => {}
+        other => panic!("a write during the outage must fail, got {other:?}"),
+    }
+
+    outage.up();
+    let loaded = store.load_instance("i-1").await.expect("reads work again");
+    assert_eq!(
+        loaded.map(|v| v.version),
+        Some(v1),
+        "the failed write left nothing behind"
+    );
+    store
+        .save_instance("i-1", Some(v1), &record("large"))
+        .await
+        .expect("writes work again");
+}
