@@ -3,18 +3,22 @@
 //!
 //! Spec: spec.md "Request Identity" (2.15: the broker SHOULD echo it) and "Originating Identity".
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use osb_core::{BrokerError, OriginatingIdentity, RequestIdentity};
 
+// `HeaderName` constants, not `&str`: a `&str` key is parsed and hashed anew on every lookup.
+
 /// `X-Broker-API-Request-Identity`.
-pub(crate) const X_BROKER_API_REQUEST_IDENTITY: &str = "x-broker-api-request-identity";
+pub(crate) const X_BROKER_API_REQUEST_IDENTITY: HeaderName =
+    HeaderName::from_static("x-broker-api-request-identity");
 /// `X-Broker-API-Originating-Identity`.
-pub(crate) const X_BROKER_API_ORIGINATING_IDENTITY: &str = "x-broker-api-originating-identity";
+pub(crate) const X_BROKER_API_ORIGINATING_IDENTITY: HeaderName =
+    HeaderName::from_static("x-broker-api-originating-identity");
 
 /// The request identity header value to echo, if one was sent and is non-empty.
 pub(crate) fn request_identity_header(headers: &HeaderMap) -> Option<HeaderValue> {
     headers
-        .get(X_BROKER_API_REQUEST_IDENTITY)
+        .get(&X_BROKER_API_REQUEST_IDENTITY)
         .filter(|v| !v.is_empty())
         .cloned()
 }
@@ -36,7 +40,7 @@ pub(crate) fn originating_identity(
     headers: &HeaderMap,
 ) -> Result<Option<OriginatingIdentity>, BrokerError> {
     let Some(value) = headers
-        .get(X_BROKER_API_ORIGINATING_IDENTITY)
+        .get(&X_BROKER_API_ORIGINATING_IDENTITY)
         .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
     else {
         return Ok(None);

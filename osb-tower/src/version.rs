@@ -3,13 +3,13 @@
 //! Spec: spec.md "API Version Header" (412 with a message naming the version to use; absent
 //! header MAY 400); the project's choices are in osb-spec NOTES.md §13 step 2.
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, StatusCode};
 use osb_core::{ApiVersion, BrokerError};
 
 use crate::routing::Endpoint;
 
 /// The header the platform declares its API version in.
-pub(crate) const X_BROKER_API_VERSION: &str = "x-broker-api-version";
+pub(crate) const X_BROKER_API_VERSION: HeaderName = HeaderName::from_static("x-broker-api-version");
 
 /// What an absent or empty `X-Broker-API-Version` is answered with.
 ///
@@ -89,7 +89,7 @@ impl VersionPolicy {
         endpoint: Endpoint,
     ) -> Result<ApiVersion, BrokerError> {
         let value = headers
-            .get(X_BROKER_API_VERSION)
+            .get(&X_BROKER_API_VERSION)
             .map(|v| v.as_bytes())
             .filter(|v| !v.iter().all(u8::is_ascii_whitespace));
         let Some(value) = value else {
@@ -140,7 +140,7 @@ impl VersionPolicy {
     /// The version recorded for a `bluemix_v1` request: the declared one when valid, else `min`.
     pub(crate) fn lenient(&self, headers: &HeaderMap) -> ApiVersion {
         headers
-            .get(X_BROKER_API_VERSION)
+            .get(&X_BROKER_API_VERSION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(self.min)

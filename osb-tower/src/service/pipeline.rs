@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
-use http::header::{ALLOW, ETAG, HeaderName, HeaderValue, IF_NONE_MATCH, RETRY_AFTER};
+use http::header::{ALLOW, ETAG, HeaderValue, IF_NONE_MATCH, RETRY_AFTER};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body::Body;
@@ -79,10 +79,9 @@ where
     };
 
     if let Some(value) = request_identity {
-        response.headers_mut().insert(
-            HeaderName::from_static(X_BROKER_API_REQUEST_IDENTITY),
-            value,
-        );
+        response
+            .headers_mut()
+            .insert(X_BROKER_API_REQUEST_IDENTITY, value);
     }
     if let Some(endpoint) = endpoint {
         response.extensions_mut().insert(endpoint);
@@ -208,7 +207,7 @@ where
         RequestContext::new(api_version).with_accepts_incomplete(query.accepts_incomplete);
     ctx.originating_identity = originating_identity;
     ctx.request_identity =
-        identity::request_identity(parts.headers.get(X_BROKER_API_REQUEST_IDENTITY));
+        identity::request_identity(parts.headers.get(&X_BROKER_API_REQUEST_IDENTITY));
     ctx.extensions = std::mem::take(&mut parts.extensions);
     let headers = &parts.headers;
     let broker = &shared.broker;
