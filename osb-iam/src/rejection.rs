@@ -19,7 +19,7 @@ use crate::PolicyViolation;
 /// ```
 /// use osb_iam::TokenRejection;
 ///
-/// let response = TokenRejection::Expired.into_response::<String>();
+/// let response = TokenRejection::Expired.into_response::<bytes::Bytes>();
 /// assert_eq!(response.status(), 401);
 /// assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
 /// assert_eq!(response.extensions().get::<TokenRejection>(), Some(&TokenRejection::Expired));

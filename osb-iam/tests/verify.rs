@@ -263,3 +263,26 @@ async fn cached_token_is_still_checked_against_the_policy_and_expiry() {
         assert!(verifier.verify(&almost).await.is_ok());
     }
 }
+
+#[tokio::test]
+async fn raw_claims_keep_every_claim_and_odd_types_read_as_absent() {
+    let odd = with(crn_claims(), json!({"name": 42, "email": ["a"], "custom": {"x": 1}, "exp": (now() + 60) as f64 + 0.5}));
+    let claims = verifier().verify(&key(0).token(&odd)).await.unwrap();
+    assert_eq!(claims.name, None);
+    assert_eq!(claims.email, None);
+    assert_eq!(claims.raw()["custom"]["x"], 1);
+    assert_eq!(claims.raw()["name"], 42);
+    assert_eq!(claims.exp, now() + 60);
+}
+
+#[tokio::test]
+async fn mistyped_exp_is_rejected() {
+    for exp in [json!("tomorrow"), json!(-5)] {
+        let token = key(0).token(&with(crn_claims(), json!({"exp": exp})));
+        let rejection = verifier().verify(&token).await.unwrap_err();
+        assert!(
+            matches!(rejection, TokenRejection::Malformed { .. } | TokenRejection::MissingClaim { claim: "exp" }),
+            "{rejection:?}"
+        );
+    }
+}

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
+
+use crate::backend::Rs256Key;
 use serde::Deserialize;
 
 pub use cache::{KeyCache, RefreshTask};
@@ -28,7 +29,7 @@ const MIN_MODULUS_BITS: usize = 2048;
 pub struct PublicKey {
     kid: Arc<str>,
     modulus_bits: usize,
-    key: DecodingKey,
+    key: Rs256Key,
 }
 
 impl PublicKey {
@@ -51,16 +52,13 @@ impl PublicKey {
     pub fn from_rsa_components(kid: &str, n: &str, e: &str) -> Result<Self, KeySetError> {
         let invalid = |reason| KeySetError::InvalidKey { kid: kid.to_owned(), reason };
         let modulus = URL_SAFE_NO_PAD.decode(n).map_err(|_| invalid("`n` is not base64url"))?;
-        URL_SAFE_NO_PAD.decode(e).map_err(|_| invalid("`e` is not base64url"))?;
+        let exponent = URL_SAFE_NO_PAD.decode(e).map_err(|_| invalid("`e` is not base64url"))?;
         let modulus_bits = modulus_bits(&modulus);
         if modulus_bits < MIN_MODULUS_BITS {
             return Err(invalid("modulus shorter than 2048 bits"));
         }
-        let key =
-            DecodingKey::from_rsa_components(n, e).map_err(|_| invalid("not an RSA public key"))?;
-        // Refuse at load time what the backend would refuse on every request.
-        (crate::backend::provider().verifier_factory)(&Algorithm::RS256, &key)
-            .map_err(|_| invalid("the crypto backend refused the key"))?;
+        let key = Rs256Key::new(&modulus, &exponent)
+            .ok_or_else(|| invalid("the crypto backend refused the key"))?;
         Ok(Self { kid: Arc::from(kid), modulus_bits, key })
     }
 
@@ -80,12 +78,7 @@ impl PublicKey {
 
     /// Checks an RS256 signature over `message` (`base64(header) "." base64(payload)`).
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        // jsonwebtoken's verifiers are not `Sync`, so one is made per call (as `jsonwebtoken::decode`
-        // does); the backends parse `n`/`e` inside `verify` either way.
-        match (crate::backend::provider().verifier_factory)(&Algorithm::RS256, &self.key) {
-            Ok(verifier) => verifier.verify(message, &signature.to_vec()).is_ok(),
-            Err(_) => false,
-        }
+        self.key.verify(message, signature)
     }
 }
 

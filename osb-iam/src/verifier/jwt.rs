@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::TokenRejection;
 
@@ -65,7 +65,3 @@ pub(super) fn decode(segment: &str) -> Result<Vec<u8>, TokenRejection> {
     URL_SAFE_NO_PAD.decode(segment).map_err(|_| malformed("a segment is not base64url"))
 }
 
-/// Decodes the payload into a JSON object.
-pub(super) fn claims(payload: &str) -> Result<Map<String, Value>, TokenRejection> {
-    serde_json::from_slice(&decode(payload)?).map_err(|_| malformed("the claims are not a JSON object"))
-}

@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::claims::Wire;
 use crate::environment::Environment;
 use crate::keys::KeyCache;
 use crate::{IamClaims, Policy, TokenRejection};
@@ -113,9 +114,11 @@ impl Verifier {
         if !key.verify(parts.signing_input.as_bytes(), &signature) {
             return Err(TokenRejection::BadSignature);
         }
-        let raw = jwt::claims(parts.payload)?;
-        self.check_claims(&raw, now)?;
-        let claims = IamClaims::from_raw(raw).ok_or(TokenRejection::MissingClaim { claim: "iam_id" })?;
+        let json = jwt::decode(parts.payload)?;
+        let wire = Wire::parse(&json)
+            .ok_or(TokenRejection::Malformed { reason: "the claims are not a JSON object of the expected types" })?;
+        self.check_claims(&wire, now)?;
+        let claims = wire.into_claims(json).ok_or(TokenRejection::MissingClaim { claim: "iam_id" })?;
         if let Some(hash) = hash {
             inner.token_cache.insert(hash, claims.clone(), key.kid_arc().clone(), now);
         }
@@ -129,25 +132,18 @@ impl Verifier {
         }
     }
 
-    fn check_claims(
-        &self,
-        raw: &serde_json::Map<String, serde_json::Value>,
-        now: u64,
-    ) -> Result<(), TokenRejection> {
-        use crate::claims::numeric_date;
+    fn check_claims(&self, wire: &Wire, now: u64) -> Result<(), TokenRejection> {
         let inner = &*self.inner;
-        if raw.get("iss").and_then(|iss| iss.as_str()) != Some(inner.issuer.as_str()) {
+        if wire.iss.0.as_deref() != Some(inner.issuer.as_str()) {
             return Err(TokenRejection::WrongIssuer);
         }
-        let exp = raw
-            .get("exp")
-            .and_then(numeric_date)
-            .ok_or(TokenRejection::MissingClaim { claim: "exp" })?;
+        let exp = wire.exp.as_ref().and_then(|date| date.0);
+        let exp = exp.ok_or(TokenRejection::MissingClaim { claim: "exp" })?;
         if exp.saturating_add(inner.leeway) < now {
             return Err(TokenRejection::Expired);
         }
-        for claim in ["nbf", "iat"] {
-            match raw.get(claim).map(numeric_date) {
+        for (claim, date) in [("nbf", &wire.nbf), ("iat", &wire.iat)] {
+            match date.as_ref().map(|date| date.0) {
                 None => {}
                 Some(None) => return Err(TokenRejection::MissingClaim { claim }),
                 Some(Some(at)) if at > now.saturating_add(inner.leeway) => {
