@@ -123,6 +123,14 @@ impl OriginatingIdentity {
     }
 }
 
+/// Standard base64 that accepts values with or without padding. Built at compile time: the
+/// engine's decode table is not rebuilt on every request.
+const DECODER: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 impl FromStr for OriginatingIdentity {
     type Err = InvalidOriginatingIdentity;
 
@@ -135,12 +143,7 @@ impl FromStr for OriginatingIdentity {
         if platform.is_empty() || encoded.is_empty() {
             return Err(InvalidOriginatingIdentity::Format);
         }
-        let engine = &base64::engine::general_purpose::GeneralPurpose::new(
-            &base64::alphabet::STANDARD,
-            base64::engine::GeneralPurposeConfig::new()
-                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-        );
-        let bytes = engine
+        let bytes = DECODER
             .decode(encoded)
             .map_err(|_| InvalidOriginatingIdentity::Base64)?;
         let value: Value =
