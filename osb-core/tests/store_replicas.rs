@@ -10,14 +10,15 @@
 mod store_support;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use osb_core::catalog::{Catalog, Plan, Service};
 use osb_core::managed::{
-    BindingRecord, DeprovisionError, Execution, InstanceRecord, LogicError, Managed, MemoryStore,
-    OperationKind, PostgresStore, ServiceLogic, SqliteStore, StateStore,
+    BindingRecord, Clock, DeprovisionError, Execution, InstanceRecord, LogicError, Managed,
+    MemoryStore, OperationKind, PostgresStore, ServiceLogic, SqliteStore, StateStore, Timestamp,
 };
 use osb_core::{
     ApiVersion, BindRequest, BindResponse, Binding, BrokerError, DeprovisionRequest,
@@ -47,6 +48,9 @@ struct Backend {
 struct Logic {
     catalog: Arc<Catalog>,
     backend: Arc<Mutex<Backend>>,
+    /// Creates never finish: the replica "hangs" until it is stopped.
+    hang: bool,
+    idempotent: bool,
 }
 
 impl Logic {
@@ -59,6 +63,8 @@ impl Logic {
         Self {
             catalog: Arc::new(Catalog::new(vec![service])),
             backend,
+            hang: false,
+            idempotent: false,
         }
     }
 
@@ -85,12 +91,19 @@ impl ServiceLogic for Logic {
         }
     }
 
+    fn is_idempotent(&self, _kind: OperationKind) -> bool {
+        self.idempotent
+    }
+
     async fn create_instance(
         &self,
         instance_id: &str,
         _request: &ProvisionRequest,
     ) -> Result<ProvisionedInstance, LogicError> {
         self.born(instance_id);
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
         tokio::task::yield_now().await;
         Ok(ProvisionedInstance::default())
     }
@@ -480,6 +493,140 @@ async fn hammer<S: StateStore>(first: S, second: S) {
     }
     for replica in &replicas {
         replica.shutdown().await;
+    }
+}
+
+/// A clock moved by hand, shared by the replicas of a test.
+#[derive(Debug)]
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// Replica 1 starts an async provision and dies (its task stops, its lease stays). While the
+/// lease holds, replica 2 leaves the operation alone; once it expires, replica 2 fails it (a
+/// non-idempotent create) or runs it again (an idempotent one), and the platform sees the
+/// outcome on either replica.
+async fn takeover<S: StateStore>(first: S, second: S, idempotent: bool) {
+    let backend = Arc::new(Mutex::new(Backend::default()));
+    let clock = Arc::new(ManualClock(AtomicI64::new(1_750_000_000_000)));
+    let lease = (Duration::from_secs(30), Duration::from_secs(10));
+    let mut dying = Logic::new(Arc::clone(&backend));
+    dying.hang = true;
+    let dying = Managed::builder(dying)
+        .store(first)
+        .clock(clock.clone())
+        .lease(lease.0, lease.1)
+        .owner("replica-1")
+        .build();
+    let mut survivor = Logic::new(Arc::clone(&backend));
+    survivor.idempotent = idempotent;
+    let survivor = Arc::new(
+        Managed::builder(survivor)
+            .store(second)
+            .clock(clock.clone())
+            .lease(lease.0, lease.1)
+            .owner("replica-2")
+            .build(),
+    );
+
+    let id = format!("inst-{}", uuid::Uuid::new_v4());
+    let answer = dying
+        .provision(&id, provision_request(ASYNC, 1), &ctx())
+        .await;
+    assert_eq!(provision_answer(answer), Answer::Accepted);
+    for _ in 0..10_000 {
+        if backend.lock().expect("lock").creates.contains_key(&id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(
+        backend.lock().expect("lock").creates.contains_key(&id),
+        "replica 1 started the create"
+    );
+    dying.shutdown().await;
+    drop(dying);
+
+    // The lease still holds: nobody touches the operation.
+    clock.0.fetch_add(29_000, Ordering::SeqCst);
+    assert_eq!(survivor.recover().await.expect("recover"), 0);
+    let poll = survivor
+        .last_operation(&id, LastOperationRequest::default(), &ctx())
+        .await
+        .expect("poll");
+    assert_eq!(poll.state, OperationState::InProgress);
+
+    // Past the lease: the survivor settles it, once.
+    clock.0.fetch_add(2_000, Ordering::SeqCst);
+    assert_eq!(survivor.recover().await.expect("recover"), 1);
+    let outcome = settle(&survivor, &id).await;
+    if idempotent {
+        assert_eq!(
+            outcome,
+            Some(OperationState::Succeeded),
+            "the create ran again"
+        );
+        assert_eq!(backend.lock().expect("lock").creates.get(&id), Some(&2));
+    } else {
+        assert!(
+            matches!(outcome, Some(OperationState::Failed(_))),
+            "a non-idempotent create is reported failed: {outcome:?}"
+        );
+        assert_eq!(backend.lock().expect("lock").creates.get(&id), Some(&1));
+    }
+    // Orphan mitigation (or a plain delete) works either way.
+    let deleted = survivor
+        .deprovision(&id, DeprovisionRequest::new(SERVICE, ASYNC), &ctx())
+        .await;
+    let answer = delete_answer(deleted, |a| {
+        matches!(a, DeprovisionResponse::Accepted { .. })
+    });
+    assert!(
+        matches!(answer, Answer::Ok | Answer::Accepted),
+        "{answer:?}"
+    );
+    settle(&survivor, &id).await;
+    assert!(backend.lock().expect("lock").alive.is_empty());
+    survivor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_lease_is_taken_over_on_memory() {
+    for idempotent in [false, true] {
+        let store = Arc::new(MemoryStore::new());
+        takeover(Arc::clone(&store), store, idempotent).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_lease_is_taken_over_on_sqlite() {
+    for idempotent in [false, true] {
+        let path = store_support::sqlite_path();
+        let first = SqliteStore::open(&path).await.expect("open");
+        let second = SqliteStore::open(&path).await.expect("open");
+        takeover(first, second, idempotent).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_lease_is_taken_over_on_postgres() {
+    let Some(url) = store_support::postgres_url() else {
+        return;
+    };
+    for idempotent in [false, true] {
+        let schema = store_support::fresh_schema();
+        let connect = || {
+            PostgresStore::builder(&url)
+                .schema(schema.clone())
+                .connect()
+        };
+        let first = connect().await.expect("connect");
+        let second = connect().await.expect("connect");
+        takeover(first, second, idempotent).await;
     }
 }
 
