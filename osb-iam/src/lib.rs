@@ -6,10 +6,14 @@
 #![deny(missing_docs)]
 
 pub mod apikey;
+pub mod authz;
 mod auth;
 mod backend;
 mod claims;
 mod client;
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub mod dashboard;
 mod environment;
 pub mod keys;
 mod policy;
@@ -19,6 +23,8 @@ mod verifier;
 pub use auth::{IamAuth, IamAuthLayer, ResponseFuture};
 pub use backend::BACKEND;
 pub use claims::IamClaims;
+#[cfg(feature = "dashboard")]
+pub use dashboard::{DashboardAuth, DashboardUser};
 pub use environment::Environment;
 pub use policy::{Policy, PolicyViolation};
 pub use rejection::TokenRejection;
