@@ -96,7 +96,8 @@ const BINDINGS: Table = Table {
 /// use and reopened as needed: once the database is back the store works again, no restart
 /// needed.
 ///
-/// The table holds binding credentials: restrict access to the database accordingly.
+/// The table holds binding credentials: restrict access to the database accordingly. TLS is
+/// available with the `postgres-tls` feature (`sslmode=verify-full&sslrootcert=…` in the URL).
 ///
 /// # Example
 ///
@@ -108,6 +109,8 @@ const BINDINGS: Table = Table {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+///
+#[doc = include_str!("../../../docs/replicas.md")]
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
