@@ -1,0 +1,17 @@
+//! The smallest production-shaped Open Service Broker on osb-rs: copy it to start.
+//!
+//! - [`logic`]: the business logic, a [`ServiceLogic`](osb_core::managed::ServiceLogic) for a
+//!   pretend database service and its catalog: the only part a real broker replaces.
+//! - [`app`]: wiring: the state store, Basic or IAM auth, the OSB service beside `/healthz`,
+//!   serving with graceful shutdown.
+//! - [`config`]: settings from environment variables and flags.
+//!
+//! `main.rs` reads the settings and calls [`serve`]; tests call it with their own listener.
+
+pub mod app;
+pub mod config;
+pub mod logic;
+
+pub use app::{Error, app, open_store, serve};
+pub use config::{Config, Database};
+pub use logic::Databases;

@@ -1,0 +1,147 @@
+//! The business logic: a pretend database service. This is the only part a real broker
+//! replaces; state, HTTP, the spec's rules and auth come from the osb-rs crates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use osb_core::catalog::Catalog;
+use osb_core::managed::{
+    DeprovisionError, Execution, InstanceRecord, LogicError, OperationKind, ServiceLogic,
+    UpdateError,
+};
+use osb_core::{
+    BindRequest, Binding, ProvisionRequest, ProvisionedInstance, UpdateRequest, UpdatedInstance,
+};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::json;
+
+/// The offering's id.
+pub const SERVICE_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e01";
+/// The synchronous plan: ready at once, may change plan, rotatable bindings, maintenance info.
+pub const SMALL_PLAN_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e02";
+/// The asynchronous plan: created in the background, bindings need an app, no plan changes.
+pub const LARGE_PLAN_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e03";
+/// Where instance dashboards live.
+pub const DASHBOARD_HOST: &str = "minimal-broker.example.com";
+
+/// The catalog, as the spec's JSON.
+pub fn catalog() -> Result<Catalog, Box<dyn std::error::Error + Send + Sync>> {
+    let catalog: Catalog = serde_json::from_value(json!({"services": [{
+        "id": SERVICE_ID, "name": "minimal-db", "description": "A pretend database, one per instance.",
+        "bindable": true, "instances_retrievable": true, "bindings_retrievable": true,
+        "tags": ["database", "example"],
+        "metadata": {"displayName": "Minimal DB", "providerDisplayName": "osb-rs",
+                     "documentationUrl": "https://github.com/osb-rs/osb-rs"},
+        "plans": [{
+            "id": SMALL_PLAN_ID, "name": "small", "free": true,
+            "description": "Ready at once. Can move to large; its bindings can be rotated.",
+            "plan_updateable": true, "binding_rotatable": true,
+            "maintenance_info": {"version": "1.1.0", "description": "PostgreSQL 17.2 with the November patches"}
+        }, {
+            "id": LARGE_PLAN_ID, "name": "large", "free": false,
+            "description": "Created in the background in a few seconds. Bindings need an application.",
+            "plan_updateable": false, "maximum_polling_duration": 600,
+            "metadata": {"bullets": ["8 GB RAM"], "costs": [{"amount": {"usd": 20.0}, "unit": "MONTHLY"}]}
+        }]
+    }]}))?;
+    catalog.validate()?;
+    Ok(catalog)
+}
+
+/// The pretend database service.
+#[derive(Debug)]
+pub struct Databases {
+    catalog: Arc<Catalog>,
+    provision_time: Duration,
+}
+
+impl Databases {
+    /// The service; a `large` instance takes `provision_time` to create.
+    ///
+    /// # Errors
+    ///
+    /// When the catalog is invalid.
+    pub fn new(provision_time: Duration) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self {
+            catalog: Arc::new(catalog()?),
+            provision_time,
+        })
+    }
+}
+
+#[async_trait]
+impl ServiceLogic for Databases {
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    fn execution(&self, kind: OperationKind, plan_id: &str) -> Execution {
+        if kind == OperationKind::Provision && plan_id == LARGE_PLAN_ID {
+            Execution::Asynchronous
+        } else {
+            Execution::Synchronous
+        }
+    }
+
+    // Creating a pretend database twice is harmless, so a restart resumes it.
+    fn is_idempotent(&self, kind: OperationKind) -> bool {
+        kind == OperationKind::Provision
+    }
+
+    fn requires_app(&self, plan_id: &str) -> bool {
+        plan_id == LARGE_PLAN_ID
+    }
+
+    // IBM Cloud style: the instance id (a CRN) URL-encoded in the path.
+    fn dashboard_url(&self, instance_id: &str, _request: &ProvisionRequest) -> Option<String> {
+        let id = utf8_percent_encode(instance_id, NON_ALPHANUMERIC);
+        Some(format!("https://{DASHBOARD_HOST}/dashboard/{id}"))
+    }
+
+    async fn create_instance(
+        &self,
+        _id: &str,
+        request: &ProvisionRequest,
+    ) -> Result<ProvisionedInstance, LogicError> {
+        if request.plan_id == LARGE_PLAN_ID {
+            tokio::time::sleep(self.provision_time).await;
+        }
+        Ok(ProvisionedInstance::default())
+    }
+
+    async fn update_instance(
+        &self,
+        _id: &str,
+        _request: &UpdateRequest,
+        _before: &InstanceRecord,
+    ) -> Result<UpdatedInstance, UpdateError> {
+        Ok(UpdatedInstance::default())
+    }
+
+    async fn delete_instance(
+        &self,
+        _id: &str,
+        _instance: &InstanceRecord,
+    ) -> Result<(), DeprovisionError> {
+        Ok(())
+    }
+
+    async fn create_binding(
+        &self,
+        instance_id: &str,
+        _binding_id: &str,
+        _request: &BindRequest,
+    ) -> Result<Binding, LogicError> {
+        let username = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        let database = utf8_percent_encode(instance_id, NON_ALPHANUMERIC);
+        let credentials = json!({
+            "uri": format!("postgres://{username}:{password}@db.{DASHBOARD_HOST}:5432/{database}"),
+            "username": username, "password": password,
+        });
+        Ok(Binding::with_credentials(
+            credentials.as_object().cloned().unwrap_or_default(),
+        ))
+    }
+}

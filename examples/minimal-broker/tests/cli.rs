@@ -1,0 +1,39 @@
+//! The binary's command line: `--help` documents every setting, a bad setting is a clear error.
+//! (Being an integration test of this package also makes `cargo test --workspace` build the
+//! binary that the end-to-end suite in `tests/` runs as a child process.)
+
+use std::process::Command;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_minimal-broker");
+
+#[test]
+fn help_documents_every_environment_variable() {
+    let output = Command::new(BINARY)
+        .arg("--help")
+        .output()
+        .expect("run the broker");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for var in [
+        "BROKER_LISTEN",
+        "BROKER_USERNAME",
+        "BROKER_PASSWORD",
+        "BROKER_IAM_JWKS_URL",
+        "BROKER_IAM_ISSUER",
+        "BROKER_IAM_IDENTITIES",
+        "BROKER_DATABASE_URL",
+        "RUST_LOG",
+    ] {
+        assert!(help.contains(var), "--help does not mention {var}:\n{help}");
+    }
+}
+
+#[test]
+fn invalid_setting_is_a_usage_error_naming_it() {
+    let output = Command::new(BINARY)
+        .env("BROKER_DATABASE_URL", "mysql://db/x")
+        .output()
+        .expect("run the broker");
+    assert_eq!(output.status.code(), Some(2), "usage errors exit 2");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--database-url"));
+}
