@@ -2,16 +2,16 @@
 //!
 //! - [`logic`]: the business logic, a [`ServiceLogic`](osb_core::managed::ServiceLogic) for a
 //!   pretend database service and its catalog: the only part a real broker replaces.
-//! - [`app`]: wiring: the state store, Basic or IAM auth, the OSB service beside `/healthz`,
+//! - [`server`]: wiring: the state store, Basic or IAM auth, the OSB service beside `/healthz`,
 //!   serving with graceful shutdown.
 //! - [`config`]: settings from environment variables and flags.
 //!
 //! `main.rs` reads the settings and calls [`serve`]; tests call it with their own listener.
 
-pub mod app;
 pub mod config;
 pub mod logic;
+pub mod server;
 
-pub use app::{Error, app, open_store, serve};
 pub use config::{Config, Database};
 pub use logic::Databases;
+pub use server::{Error, app, open_store, serve};
