@@ -16,6 +16,9 @@ mod client;
 pub mod dashboard;
 mod environment;
 pub mod keys;
+#[cfg(feature = "metering")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metering")))]
+pub mod metering;
 mod policy;
 mod rejection;
 mod verifier;

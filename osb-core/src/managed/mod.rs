@@ -4,6 +4,7 @@
 
 mod clock;
 mod logic;
+mod outbox;
 mod record;
 mod store;
 
@@ -20,6 +21,9 @@ pub use adapter::{AfterDelete, Builder, DeleteDuringCreate, Managed, Settings};
 pub use clock::{Clock, SystemClock, Timestamp};
 pub use logic::{
     DeprovisionError, Execution, LogicError, OperationKind, ServiceLogic, UpdateError,
+};
+pub use outbox::{
+    ClaimOutcome, OutboxEntry, OutboxStats, PendingEntry, RejectedEntry, Settlement, UsageOutbox,
 };
 pub use record::{
     BindingRecord, InstanceRecord, Lease, Lifecycle, OPERATION_HISTORY, OperationRecord,

@@ -12,6 +12,10 @@ use super::{CasError, StateStore, StoreError, Version, Versioned};
 use crate::managed::clock::Timestamp;
 use crate::managed::record::{BindingRecord, InstanceRecord};
 
+// The `UsageOutbox` impl, a child module so it reaches the store's fields.
+#[path = "memory_outbox.rs"]
+mod outbox;
+
 type BindingKey = (String, String);
 
 /// An in-memory [`StateStore`]: two ordered maps behind a read-write lock.
@@ -35,6 +39,7 @@ pub struct MemoryStore {
     instances: RwLock<BTreeMap<String, Versioned<InstanceRecord>>>,
     bindings: RwLock<BTreeMap<BindingKey, Versioned<BindingRecord>>>,
     next_version: AtomicU64,
+    outbox: std::sync::Mutex<outbox::OutboxState>,
 }
 
 impl MemoryStore {

@@ -17,11 +17,22 @@ use crate::managed::record::{BindingRecord, InstanceRecord};
 
 const DB: &str = "SQLite";
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "records",
-    sql: include_str!("../../../migrations/sqlite/0001_records.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "records",
+        sql: include_str!("../../../migrations/sqlite/0001_records.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "usage outbox",
+        sql: include_str!("../../../migrations/sqlite/0002_usage_outbox.sql"),
+    },
+];
+
+// The `UsageOutbox` impl, a child module so it reaches the pool.
+#[path = "sqlite_outbox.rs"]
+mod outbox;
 
 /// The statements for one record table; the key columns are the first parameters.
 struct Table {
