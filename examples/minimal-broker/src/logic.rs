@@ -13,7 +13,7 @@ use osb_core::managed::{
 use osb_core::{
     BindRequest, Binding, ProvisionRequest, ProvisionedInstance, UpdateRequest, UpdatedInstance,
 };
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 
 /// The offering's id.
@@ -24,6 +24,13 @@ pub const SMALL_PLAN_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e02";
 pub const LARGE_PLAN_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e03";
 /// Where instance dashboards live.
 pub const DASHBOARD_HOST: &str = "minimal-broker.example.com";
+
+/// What stays unencoded in a URL path segment: RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The catalog, as the spec's JSON.
 pub fn catalog() -> Result<Catalog, Box<dyn std::error::Error + Send + Sync>> {
@@ -95,7 +102,7 @@ impl ServiceLogic for Databases {
 
     // IBM Cloud style: the instance id (a CRN) URL-encoded in the path.
     fn dashboard_url(&self, instance_id: &str, _request: &ProvisionRequest) -> Option<String> {
-        let id = utf8_percent_encode(instance_id, NON_ALPHANUMERIC);
+        let id = utf8_percent_encode(instance_id, SEGMENT);
         Some(format!("https://{DASHBOARD_HOST}/dashboard/{id}"))
     }
 
@@ -135,7 +142,7 @@ impl ServiceLogic for Databases {
     ) -> Result<Binding, LogicError> {
         let username = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let password = uuid::Uuid::new_v4().simple().to_string();
-        let database = utf8_percent_encode(instance_id, NON_ALPHANUMERIC);
+        let database = utf8_percent_encode(instance_id, SEGMENT);
         let credentials = json!({
             "uri": format!("postgres://{username}:{password}@db.{DASHBOARD_HOST}:5432/{database}"),
             "username": username, "password": password,
