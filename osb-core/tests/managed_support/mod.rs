@@ -57,6 +57,10 @@ pub struct Calls {
     pub delete_binding: HashMap<String, usize>,
     pub on_disable: usize,
     pub on_enable: usize,
+    /// Resources created and not deleted since.
+    pub alive: std::collections::HashSet<String>,
+    /// Creates of a resource that was already alive: must stay empty.
+    pub created_twice: Vec<String>,
 }
 
 /// A logic that counts calls. Work waits while the gate is closed. Parameters
@@ -66,6 +70,7 @@ pub struct CountingLogic {
     catalog: Arc<Catalog>,
     calls: Mutex<Calls>,
     gate: watch::Sender<bool>,
+    async_gate: watch::Sender<bool>,
     pub idempotent: bool,
     pub fail_delete: Mutex<bool>,
 }
@@ -91,6 +96,7 @@ impl CountingLogic {
             catalog: Arc::new(Catalog::new(vec![service])),
             calls: Mutex::new(Calls::default()),
             gate: watch::channel(true).0,
+            async_gate: watch::channel(true).0,
             idempotent,
             fail_delete: Mutex::new(false),
         }
@@ -109,14 +115,39 @@ impl CountingLogic {
         self.gate.send_replace(true);
     }
 
-    async fn pass(&self) {
+    /// Work of the asynchronous plan started from now on waits until
+    /// [`CountingLogic::open_async`]; synchronous work goes on.
+    pub fn close_async(&self) {
+        self.async_gate.send_replace(false);
+    }
+
+    pub fn open_async(&self) {
+        self.async_gate.send_replace(true);
+    }
+
+    async fn pass(&self, plan_id: &str) {
         let mut gate = self.gate.subscribe();
         let _ = gate.wait_for(|open| *open).await;
+        if plan_id == ASYNC {
+            let mut gate = self.async_gate.subscribe();
+            let _ = gate.wait_for(|open| *open).await;
+        }
     }
 
     fn count(&self, which: impl FnOnce(&mut Calls) -> &mut HashMap<String, usize>, id: &str) {
         let mut calls = self.calls.lock().unwrap();
         *which(&mut calls).entry(id.to_owned()).or_default() += 1;
+    }
+
+    fn born(&self, id: &str) {
+        let mut calls = self.calls.lock().unwrap();
+        if !calls.alive.insert(id.to_owned()) {
+            calls.created_twice.push(id.to_owned());
+        }
+    }
+
+    fn died(&self, id: &str) {
+        self.calls.lock().unwrap().alive.remove(id);
     }
 }
 
@@ -156,7 +187,8 @@ impl ServiceLogic for CountingLogic {
         request: &ProvisionRequest,
     ) -> Result<ProvisionedInstance, LogicError> {
         self.count(|c| &mut c.create_instance, instance_id);
-        self.pass().await;
+        self.born(instance_id);
+        self.pass(&request.plan_id).await;
         match failure(request.parameters.as_ref()) {
             Some(description) => Err(LogicError::failed(description)),
             None => Ok(ProvisionedInstance::default()),
@@ -167,10 +199,11 @@ impl ServiceLogic for CountingLogic {
         &self,
         instance_id: &str,
         request: &UpdateRequest,
-        _instance: &InstanceRecord,
+        instance: &InstanceRecord,
     ) -> Result<UpdatedInstance, UpdateError> {
         self.count(|c| &mut c.update_instance, instance_id);
-        self.pass().await;
+        self.pass(request.plan_id.as_deref().unwrap_or(&instance.plan_id))
+            .await;
         match failure(request.parameters.as_ref()) {
             Some(description) => Err(UpdateError::from(LogicError::failed(description))
                 .with_instance_usable(true)
@@ -182,10 +215,18 @@ impl ServiceLogic for CountingLogic {
     async fn delete_instance(
         &self,
         instance_id: &str,
-        _instance: &InstanceRecord,
+        instance: &InstanceRecord,
     ) -> Result<(), DeprovisionError> {
         self.count(|c| &mut c.delete_instance, instance_id);
-        self.pass().await;
+        self.died(instance_id);
+        // Deleting an instance deletes its bindings.
+        let prefix = format!("{instance_id}/");
+        self.calls
+            .lock()
+            .unwrap()
+            .alive
+            .retain(|id| !id.starts_with(&prefix));
+        self.pass(&instance.plan_id).await;
         if *self.fail_delete.lock().unwrap() {
             return Err(
                 DeprovisionError::from(LogicError::failed("The disk is locked."))
@@ -205,7 +246,8 @@ impl ServiceLogic for CountingLogic {
             |c| &mut c.create_binding,
             &format!("{instance_id}/{binding_id}"),
         );
-        self.pass().await;
+        self.born(&format!("{instance_id}/{binding_id}"));
+        self.pass(&request.plan_id).await;
         if let Some(description) = failure(request.parameters.as_ref()) {
             return Err(LogicError::failed(description));
         }
@@ -220,13 +262,14 @@ impl ServiceLogic for CountingLogic {
         &self,
         instance_id: &str,
         binding_id: &str,
-        _binding: &BindingRecord,
+        binding: &BindingRecord,
     ) -> Result<(), LogicError> {
         self.count(
             |c| &mut c.delete_binding,
             &format!("{instance_id}/{binding_id}"),
         );
-        self.pass().await;
+        self.died(&format!("{instance_id}/{binding_id}"));
+        self.pass(&binding.request.plan_id).await;
         Ok(())
     }
 

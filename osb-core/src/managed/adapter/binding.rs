@@ -283,6 +283,9 @@ fn bind_existing(
     request: &BindRequest,
     ctx: &RequestContext,
 ) -> Result<BindResponse, BrokerError> {
+    if record.lifecycle.phase == Phase::Deleting {
+        return Err(BrokerError::concurrency_error());
+    }
     // 409 beats everything else for different attributes, even a different plan.
     if !bind_identical(&record.request, request) {
         return Err(BrokerError::conflict());

@@ -367,6 +367,10 @@ fn provision_existing(
     request: &ProvisionRequest,
     ctx: &RequestContext,
 ) -> Result<ProvisionResponse, BrokerError> {
+    // Being deleted: neither "exists" nor "being provisioned"; the platform may retry.
+    if record.lifecycle.phase == Phase::Deleting {
+        return Err(BrokerError::concurrency_error());
+    }
     // spec.md "Provisioning": 409 when the instance exists or is being provisioned with
     // different attributes.
     if !provision_identical(&record.request, request) {

@@ -1,41 +1,7 @@
 //! `StateStore`: where the [`Managed`](super::Managed) adapter keeps instances, bindings and their
 //! operations, with compare-and-set on every write.
 //!
-//! # What a store must guarantee
-//!
-//! The adapter holds no authoritative state in memory: several replicas may share one store, and
-//! every rule of the spec (one create per id, 409 / 422 answers under races, leases) follows from
-//! these guarantees alone. A store is correct when:
-//!
-//! 1. **Keys.** An instance record is keyed by its instance id; a binding record by
-//!    `(instance_id, binding_id)`. Ids are arbitrary non-empty strings (IBM Cloud sends CRNs with
-//!    `:` and `/`); compare them byte for byte.
-//! 2. **Linearisable compare-and-set per key.** `save_*` with `expected = None` succeeds only if
-//!    no record exists for the key; with `expected = Some(v)` only if the stored record's version
-//!    is `v`. Check and write are one atomic step: of two concurrent writers that read the same
-//!    version, exactly one succeeds and the other gets [`CasError::Conflict`]. (SQL: a conditional
-//!    `INSERT … ON CONFLICT DO NOTHING` / `UPDATE … WHERE version = $v` checking the row count, in
-//!    any isolation level, since each statement touches one row.) No cross-key transaction is
-//!    ever needed.
-//! 3. **Fresh versions.** Each successful write returns a new [`Version`] that was never used for
-//!    that key before, even after the record was removed and created again (a global sequence
-//!    or a per-key counter that survives removal), so a stale writer can never succeed.
-//! 4. **Read your writes.** A load after a successful save (on any replica) returns that save or
-//!    a later one. Loads are plain reads: they need no lock or write transaction.
-//! 5. **Durability** as the deployment needs: a save that returned `Ok` survives a restart for a
-//!    durable store. A failed save leaves the old record whole.
-//! 6. **Retention.** [`StateStore::purge_expired`] removes records whose
-//!    [`retain_until`](StateStore::purge_expired) time has passed, and nothing else; it may run
-//!    concurrently with other calls and must honour the same compare-and-set rule (a record
-//!    rewritten after the purge read it is kept).
-//!
-//! Errors of the store itself ([`StoreError`]) become a 500 with a generic description; the cause
-//! goes to `tracing`.
-//!
-//! Leases, tombstones and IBM Cloud's enabled flag are fields of the records, so they need no
-//! extra methods: renewing a lease or disabling an instance is a compare-and-set like any other.
-//! Future record families (a usage-metering outbox) get their own trait, implemented by the same
-//! store types.
+//! The guarantees a store must give are on [`StateStore`].
 
 mod memory;
 #[cfg(feature = "postgres")]
@@ -136,8 +102,44 @@ pub enum CasError {
     Store(#[from] StoreError),
 }
 
-/// Instance and binding records with compare-and-set writes. See the [module docs](self) for
-/// what an implementation must guarantee.
+/// Instance and binding records with compare-and-set writes: where the
+/// [`Managed`](super::Managed) adapter keeps its state.
+///
+/// # What a store must guarantee
+///
+/// The adapter holds no authoritative state in memory: several replicas may share one store, and
+/// every rule of the spec (one create per id, 409 / 422 answers under races, leases) follows from
+/// these guarantees alone. A store is correct when:
+///
+/// 1. **Keys.** An instance record is keyed by its instance id; a binding record by
+///    `(instance_id, binding_id)`. Ids are arbitrary non-empty strings (IBM Cloud sends CRNs with
+///    `:` and `/`); compare them byte for byte.
+/// 2. **Linearisable compare-and-set per key.** `save_*` with `expected = None` succeeds only if
+///    no record exists for the key; with `expected = Some(v)` only if the stored record's version
+///    is `v`. Check and write are one atomic step: of two concurrent writers that read the same
+///    version, exactly one succeeds and the other gets [`CasError::Conflict`]. (SQL: a conditional
+///    `INSERT … ON CONFLICT DO NOTHING` / `UPDATE … WHERE version = $v` checking the row count, in
+///    any isolation level, since each statement touches one row.) No cross-key transaction is
+///    ever needed.
+/// 3. **Fresh versions.** Each successful write returns a new [`Version`] that was never used for
+///    that key before, even after the record was removed and created again (a global sequence
+///    or a per-key counter that survives removal), so a stale writer can never succeed.
+/// 4. **Read your writes.** A load after a successful save (on any replica) returns that save or
+///    a later one. Loads are plain reads: they need no lock or write transaction.
+/// 5. **Durability** as the deployment needs: a save that returned `Ok` survives a restart for a
+///    durable store. A failed save leaves the old record whole.
+/// 6. **Retention.** [`StateStore::purge_expired`] removes records whose
+///    `lifecycle.retain_until` time has passed, and nothing else; it may run
+///    concurrently with other calls and must honour the same compare-and-set rule (a record
+///    rewritten after the purge read it is kept).
+///
+/// Errors of the store itself ([`StoreError`]) become a 500 with a generic description; the cause
+/// goes to `tracing`.
+///
+/// Leases, tombstones and IBM Cloud's enabled flag are fields of the records, so they need no
+/// extra methods: renewing a lease or disabling an instance is a compare-and-set like any other.
+/// Future record families (a usage-metering outbox) get their own trait, implemented by the same
+/// store types.
 ///
 /// The trait is object-safe: `Arc<dyn StateStore>` is a store too.
 ///
