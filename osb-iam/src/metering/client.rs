@@ -58,7 +58,7 @@ impl Outcome {
 
     fn from_status(entry: AnswerEntry) -> Self {
         match entry.status {
-            201 | 200 | 202 => Self::Accepted,
+            200..=202 => Self::Accepted,
             409 => Self::Duplicate,
             429 | 500..=599 => Self::RetryLater {
                 status: entry.status,

@@ -332,13 +332,13 @@ fn process(state: &Arc<Mutex<State>>, body: &[u8]) -> Response<Full<Bytes>> {
             _ => {}
         }
         let key = duplicate_key(record);
-        if s.accepted.contains_key(&key) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = s.accepted.entry(key) {
+            slot.insert(1);
+            resources.push(json!({"status": 201, "location": "/v4/metering/usage/1"}));
+        } else {
             s.duplicates_answered += 1;
             resources
                 .push(json!({"status": 409, "code": "duplicate", "message": "already submitted"}));
-        } else {
-            s.accepted.insert(key, 1);
-            resources.push(json!({"status": 201, "location": "/v4/metering/usage/1"}));
         }
     }
     answer(202, &json!({"resources": resources}))
