@@ -207,3 +207,15 @@ async fn guard_lets_no_request_through_to_the_handler_without_a_session() {
         assert!(response.extensions().get::<Rejection>().is_none());
     }
 }
+
+#[tokio::test]
+async fn an_instance_id_too_long_for_the_state_cookie_is_no_instance() {
+    let iam = FakeIam::start().await;
+    let auth = iam
+        .auth("127.0.0.1:1".parse().unwrap())
+        .instance(|_: &http::Uri| Some("x".repeat(1025)))
+        .build()
+        .unwrap();
+    let response = router(&auth).oneshot(get_request(&dashboard_path(INSTANCE))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

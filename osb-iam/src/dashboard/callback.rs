@@ -215,7 +215,7 @@ async fn complete(
     session.admit(&stored.instance, config.max_instances);
     let cookie = config
         .cookies
-        .set_session(&session, config.session_lifetime)
+        .set_session(&mut session, config.session_lifetime)
         .ok_or(Rejection::Internal)?;
     // The state cookie is sealed, but the check is repeated here so no path can ever produce an
     // open redirect.

@@ -10,6 +10,7 @@ use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
 use tower::Service;
 
 use super::config::Config;
+use super::instance::MAX_INSTANCE_ID;
 use super::redirect::safe_return_path;
 use super::session::{Session, SignInState, unix_now};
 use super::{DashboardUser, Rejection};
@@ -76,7 +77,11 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
         Box::pin(async move {
-            let Some(instance) = config.instance.extract_instance(request.uri()) else {
+            // An id too long to travel in the state cookie names no instance of ours.
+            let instance = config.instance.extract_instance(request.uri());
+            let Some(instance) =
+                instance.filter(|id| !id.is_empty() && id.len() <= MAX_INSTANCE_ID)
+            else {
                 return Ok(Rejection::NoInstance.into_response());
             };
             if let Some(session) = config.cookies.session(request.headers(), unix_now()) {

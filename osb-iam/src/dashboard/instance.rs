@@ -4,10 +4,10 @@ use http::Uri;
 use percent_encoding::percent_decode_str;
 
 /// Longest instance id accepted (IBM CRNs are well under 300 bytes).
-const MAX_INSTANCE_ID: usize = 1024;
+pub(super) const MAX_INSTANCE_ID: usize = 1024;
 
 /// Finds the service instance a dashboard request is about (its CRN on IBM Cloud), or `None`
-/// when the request is for no instance (answered 404).
+/// when the request is for no instance (answered 404; so is an id longer than 1 KiB).
 ///
 /// Implemented for closures `Fn(&Uri) -> Option<String>`; the default is
 /// [`DashboardPath`]`::ibm()`.

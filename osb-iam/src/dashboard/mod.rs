@@ -104,7 +104,48 @@ use config::Config;
 /// The dashboard sign-in: hands out the [`GuardLayer`] for the dashboard routes and the
 /// [`Callback`] for the redirect URI, which share its configuration.
 ///
-/// Cheap to clone. See the [module docs](self) for a complete example.
+/// Cheap to clone. See the [module docs](self) for a complete example with axum.
+///
+/// # Example
+///
+/// With plain hyper: the guard and the callback are `tower::Service`s over `http` types.
+///
+/// ```
+/// use std::convert::Infallible;
+///
+/// use bytes::Bytes;
+/// use http::{Request, Response};
+/// use http_body_util::Full;
+/// use hyper::body::Incoming;
+/// use osb_iam::{DashboardAuth, DashboardUser, Environment, Policy};
+/// use tower::{Layer, ServiceExt};
+///
+/// async fn page(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+///     let user = request.extensions().get::<DashboardUser>().map(|user| user.iam_id.clone());
+///     Ok(Response::new(Full::from(user.unwrap_or_default())))
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let verifier = Environment::PRODUCTION.verifier(Policy::insecure_any_identity())?.build();
+/// let auth = DashboardAuth::builder("client-id", "client-secret", "https://broker.example.com/auth/callback", verifier)
+///     .insecure_skip_access_check() // for brevity: see `access_check`
+///     .build()?;
+///
+/// let guarded = auth.layer().layer(tower::service_fn(page));
+/// let callback = auth.callback();
+/// let callback_path = auth.callback_path().to_owned();
+/// let app = tower::service_fn(move |request: Request<Incoming>| {
+///     let (guarded, callback) = (guarded.clone(), callback.clone());
+///     let to_callback = request.uri().path() == callback_path;
+///     async move {
+///         if to_callback { callback.oneshot(request).await } else { guarded.oneshot(request).await }
+///     }
+/// });
+/// // Serve each connection with `hyper_util::service::TowerToHyperService::new(app.clone())`.
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DashboardAuth {
     config: Arc<Config>,

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 /// Longest kept `name` / `email`, so a session always fits in one cookie.
 const MAX_TEXT: usize = 256;
+/// Longest `Set-Cookie` line written: browsers keep cookies up to 4096 bytes.
+const MAX_SET_COOKIE: usize = 4000;
 
 /// The secret that seals the dashboard's cookies.
 ///
@@ -173,10 +175,21 @@ impl CookieSettings {
         serde_json::from_str(&value).ok()
     }
 
-    /// `Set-Cookie` for `session`, living `lifetime`.
-    pub(super) fn set_session(&self, session: &Session, lifetime: Duration) -> Option<HeaderValue> {
-        let value = serde_json::to_string(session).ok()?;
-        self.seal(&self.name, value, &self.path, lifetime)
+    /// `Set-Cookie` for `session`, living `lifetime`. Forgets the oldest instances until the
+    /// cookie fits the 4 KiB browsers keep.
+    pub(super) fn set_session(
+        &self,
+        session: &mut Session,
+        lifetime: Duration,
+    ) -> Option<HeaderValue> {
+        loop {
+            let value = serde_json::to_string(session).ok()?;
+            let header = self.seal(&self.name, value, &self.path, lifetime)?;
+            if header.len() <= MAX_SET_COOKIE || session.instances.len() <= 1 {
+                return Some(header);
+            }
+            session.instances.pop();
+        }
     }
 
     /// `Set-Cookie` for `state`, living `lifetime`, sent back only to the callback.
@@ -323,7 +336,7 @@ mod tests {
     #[test]
     fn a_sealed_session_opens_with_the_same_key_and_hides_its_content() {
         let settings = settings();
-        let set = settings.set_session(&session(2_000), Duration::from_secs(3600));
+        let set = settings.set_session(&mut session(2_000), Duration::from_secs(3600));
         let set = set.unwrap_or_else(|| panic!("sealed"));
         let text = set.to_str().unwrap_or_default();
         assert!(
@@ -348,7 +361,7 @@ mod tests {
     #[test]
     fn an_expired_session_does_not_open() {
         let settings = settings();
-        let set = settings.set_session(&session(2_000), Duration::from_secs(3600));
+        let set = settings.set_session(&mut session(2_000), Duration::from_secs(3600));
         let set = set.unwrap_or_else(|| panic!("sealed"));
         assert_eq!(settings.session(&request_with(&set), 2_000), None);
     }
@@ -356,7 +369,7 @@ mod tests {
     #[test]
     fn another_key_cannot_open_a_session() {
         let settings = settings();
-        let set = settings.set_session(&session(2_000), Duration::from_secs(3600));
+        let set = settings.set_session(&mut session(2_000), Duration::from_secs(3600));
         let set = set.unwrap_or_else(|| panic!("sealed"));
         let other = CookieSettings {
             key: SessionKey::from_bytes(&[2; 32]).unwrap_or_else(|error| panic!("{error}")),
@@ -397,6 +410,24 @@ mod tests {
             settings.state(&request_with(&set), &state.nonce),
             Some(state)
         );
+    }
+
+    #[test]
+    fn a_session_cookie_too_large_for_browsers_forgets_its_oldest_instances() {
+        let settings = settings();
+        let mut session = session(2_000);
+        for i in 0..8 {
+            session.admit(&format!("instance-{i}-{}", "x".repeat(600)), 8);
+        }
+        let set = settings.set_session(&mut session, Duration::from_secs(3600));
+        let set = set.unwrap_or_else(|| panic!("sealed"));
+        assert!(set.len() <= MAX_SET_COOKIE, "{}", set.len());
+        assert!(session.instances.len() < 8);
+        assert!(
+            session.instances[0].starts_with("instance-7-"),
+            "the newest is kept"
+        );
+        assert_eq!(settings.session(&request_with(&set), 1_000), Some(session));
     }
 
     #[test]
