@@ -216,6 +216,9 @@ async fn an_instance_id_too_long_for_the_state_cookie_is_no_instance() {
         .instance(|_: &http::Uri| Some("x".repeat(1025)))
         .build()
         .unwrap();
-    let response = router(&auth).oneshot(get_request(&dashboard_path(INSTANCE))).await.unwrap();
+    let response = router(&auth)
+        .oneshot(get_request(&dashboard_path(INSTANCE)))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
