@@ -14,11 +14,22 @@ use crate::managed::record::{BindingRecord, InstanceRecord};
 
 const DB: &str = "PostgreSQL";
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "records",
-    sql: include_str!("../../../migrations/postgres/0001_records.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "records",
+        sql: include_str!("../../../migrations/postgres/0001_records.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "usage outbox",
+        sql: include_str!("../../../migrations/postgres/0002_usage_outbox.sql"),
+    },
+];
+
+// The `UsageOutbox` impl, a child module so it reaches the pool.
+#[path = "postgres_outbox.rs"]
+mod outbox;
 
 /// The advisory lock that serialises migrations across replicas ("osb_core" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6f73_625f_636f_7265;
