@@ -10,6 +10,7 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
@@ -19,7 +20,7 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http::{Request, Response};
 use jsonwebtoken::Algorithm;
 use osb_iam::keys::{KeyCache, KeySet, PublicKey};
@@ -40,7 +41,10 @@ impl Fixture {
     fn new() -> Self {
         let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
         let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let claims = serde_json::json!({
             "iam_id": format!("crn-{CRN}"), "id": format!("crn-{CRN}"), "realmid": "crn",
             "sub": CRN, "identifier": CRN, "sub_type": "CRN", "client_id": "resource-controller",
@@ -54,7 +58,13 @@ impl Fixture {
         let b64 = |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(value.to_string());
         let input = format!("{}.{}", b64(&header), b64(&claims));
         let mut signature = vec![0; pair.public_modulus_len()];
-        pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature).unwrap();
+        pair.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
+        .unwrap();
         Self {
             token: format!("{input}.{}", URL_SAFE_NO_PAD.encode(&signature)),
             n: public.n,
@@ -82,7 +92,10 @@ impl Fixture {
 /// Polls a future that never waits (the keys are in memory) to completion.
 fn ready<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("the verification path waited"),
     }
@@ -95,8 +108,12 @@ fn bench(c: &mut Criterion) {
 
     // Raw signature checks over the same bytes: the floor the layer is measured against.
     group.bench_function("raw/aws-lc-rs (pre-parsed key)", |b| {
-        let key = lc::ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &fixture.public_der).unwrap();
-        b.iter(|| key.verify_sig(black_box(input), black_box(&signature)).unwrap())
+        let key =
+            lc::ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &fixture.public_der).unwrap();
+        b.iter(|| {
+            key.verify_sig(black_box(input), black_box(&signature))
+                .unwrap()
+        })
     });
     group.bench_function("raw/rust-crypto (pre-parsed key)", |b| {
         let key = rsa::RsaPublicKey::new(
@@ -106,13 +123,21 @@ fn bench(c: &mut Criterion) {
         .unwrap();
         b.iter(|| {
             let digest = sha2::Sha256::digest(black_box(input));
-            key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, black_box(&signature))
-                .unwrap()
+            key.verify(
+                rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+                &digest,
+                black_box(&signature),
+            )
+            .unwrap()
         })
     });
     // The call osb-iam makes: jsonwebtoken's RS256 verifier for the chosen backend (it parses
     // the key from `n`/`e` on each call).
-    let provider = if cfg!(feature = "aws-lc-rs") { "aws-lc-rs" } else { "rust-crypto" };
+    let provider = if cfg!(feature = "aws-lc-rs") {
+        "aws-lc-rs"
+    } else {
+        "rust-crypto"
+    };
     group.bench_function(format!("raw/{provider} via jsonwebtoken"), |b| {
         let key = jsonwebtoken::DecodingKey::from_rsa_raw_components(&fixture.n, &fixture.e);
         b.iter(|| {
@@ -129,18 +154,25 @@ fn bench(c: &mut Criterion) {
     };
     let authorization = format!("Bearer {}", fixture.token);
     let mut layered = |name: &str, cache: usize| {
-        let inner = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(Bytes::new())) });
+        let inner =
+            service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(Bytes::new())) });
         let mut service = IamAuthLayer::new(verifier(cache)).layer(inner);
         group.bench_function(name, |b| {
             b.iter(|| {
-                let request = Request::builder().header("authorization", &authorization).body(()).unwrap();
+                let request = Request::builder()
+                    .header("authorization", &authorization)
+                    .body(())
+                    .unwrap();
                 let response = ready(service.call(black_box(request))).unwrap();
                 assert_eq!(response.status(), 200);
             })
         });
     };
     layered(&format!("layer/{} (no token cache)", osb_iam::BACKEND), 0);
-    layered(&format!("layer/{} (token cache hit)", osb_iam::BACKEND), 1024);
+    layered(
+        &format!("layer/{} (token cache hit)", osb_iam::BACKEND),
+        1024,
+    );
     group.finish();
 }
 
@@ -154,5 +186,70 @@ fn provider_of_build() -> &'static jsonwebtoken::crypto::CryptoProvider {
     &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
 }
 
+/// Raw and layered verification alternating in batches, best batch of each: a ratio that holds
+/// on a busy machine, where sequential criterion groups drift with the load.
+fn interleaved_ratio() {
+    const BATCH: u32 = 200;
+    const ROUNDS: u32 = 40;
+    let fixture = Fixture::new();
+    let (input, signature) = fixture.parts();
+    let lc_key =
+        lc::ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &fixture.public_der).unwrap();
+    let rc_key = rsa::RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(&fixture.n),
+        rsa::BigUint::from_bytes_be(&fixture.e),
+    )
+    .unwrap();
+    // The raw check of the backend this build verifies with.
+    let raw = || {
+        if cfg!(feature = "aws-lc-rs") {
+            lc_key
+                .verify_sig(black_box(input), black_box(&signature))
+                .unwrap();
+        } else {
+            let digest = sha2::Sha256::digest(black_box(input));
+            let scheme = rsa::Pkcs1v15Sign::new::<sha2::Sha256>();
+            rc_key
+                .verify(scheme, &digest, black_box(&signature))
+                .unwrap();
+        }
+    };
+    let inner =
+        service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(Bytes::new())) });
+    let verifier = Verifier::builder(KeyCache::fixed(fixture.keys()), Policy::bearer_crn(CRN))
+        .token_cache_capacity(0)
+        .build();
+    let mut service = IamAuthLayer::new(verifier).layer(inner);
+    let authorization = format!("Bearer {}", fixture.token);
+    let (mut best_raw, mut best_layer) = (Duration::MAX, Duration::MAX);
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            raw();
+        }
+        best_raw = best_raw.min(started.elapsed() / BATCH);
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            let request = Request::builder()
+                .header("authorization", &authorization)
+                .body(())
+                .unwrap();
+            let response = ready(service.call(black_box(request))).unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        best_layer = best_layer.min(started.elapsed() / BATCH);
+    }
+    let backend = osb_iam::BACKEND;
+    let ratio = best_layer.as_secs_f64() / best_raw.as_secs_f64();
+    println!(
+        "interleaved best-of-{ROUNDS} batches: raw {backend} {best_raw:?}, layer/{backend} {best_layer:?}, ratio {ratio:.2}"
+    );
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    interleaved_ratio();
+}

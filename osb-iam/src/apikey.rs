@@ -62,8 +62,11 @@ impl AccessToken {
     ///
     /// [`ApiKeyError::InvalidAnswer`] when the token holds characters a header cannot.
     pub fn authorization(&self) -> Result<HeaderValue, ApiKeyError> {
-        let mut value = HeaderValue::try_from(format!("Bearer {}", self.token))
-            .map_err(|_| ApiKeyError::InvalidAnswer { reason: "the token is not a header value" })?;
+        let mut value = HeaderValue::try_from(format!("Bearer {}", self.token)).map_err(|_| {
+            ApiKeyError::InvalidAnswer {
+                reason: "the token is not a header value",
+            }
+        })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -170,24 +173,6 @@ impl ApiKeyClient {
         &self.inner.token_url
     }
 
-    /// Forgets `token` if it is the cached one, so that the next [`token`](Self::token) call
-    /// exchanges the API key again: for a token an IBM Cloud API refused (401) before its
-    /// expiry. A token already replaced by a newer one is left alone, so concurrent callers
-    /// that saw the same 401 cause one exchange, not one each.
-    pub fn invalidate(&self, token: &AccessToken) {
-        let mut cached = self
-            .inner
-            .cached
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if cached
-            .as_ref()
-            .is_some_and(|current| Arc::ptr_eq(&current.token.token, &token.token))
-        {
-            *cached = None;
-        }
-    }
-
     /// A valid access token: the cached one, or a fresh one once 80 % of its lifetime is gone.
     ///
     /// # Errors
@@ -206,8 +191,11 @@ impl ApiKeyClient {
         match self.exchange().await {
             Ok(cached) => {
                 let token = cached.token.clone();
-                *self.inner.cached.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                    Some(cached);
+                *self
+                    .inner
+                    .cached
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cached);
                 Ok(token)
             }
             Err(error) => {
@@ -224,16 +212,23 @@ impl ApiKeyClient {
     }
 
     fn current(&self) -> Option<Cached> {
-        self.inner.cached.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.inner
+            .cached
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn fresh(&self, now: Instant) -> Option<AccessToken> {
-        self.current().filter(|cached| now < cached.refresh_at).map(|cached| cached.token)
+        self.current()
+            .filter(|cached| now < cached.refresh_at)
+            .map(|cached| cached.token)
     }
 
     async fn exchange(&self) -> Result<Cached, ApiKeyError> {
         let inner = &*self.inner;
-        let unreachable = |error: reqwest::Error| ApiKeyError::Unreachable(Box::new(error.without_url()));
+        let unreachable =
+            |error: reqwest::Error| ApiKeyError::Unreachable(Box::new(error.without_url()));
         let client = match &inner.http {
             Some(client) => client.clone(),
             None => crate::client::shared().map_err(unreachable)?,
@@ -255,24 +250,36 @@ impl ApiKeyClient {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
             if body.len() + chunk.len() > MAX_ANSWER {
-                return Err(ApiKeyError::InvalidAnswer { reason: "the answer is too large" });
+                return Err(ApiKeyError::InvalidAnswer {
+                    reason: "the answer is too large",
+                });
             }
             body.extend_from_slice(&chunk);
         }
         if !status.is_success() {
             let error: IamError = serde_json::from_slice(&body).unwrap_or_default();
-            return Err(ApiKeyError::Refused { status, code: error.error_code, message: error.error_message });
+            return Err(ApiKeyError::Refused {
+                status,
+                code: error.error_code,
+                message: error.error_message,
+            });
         }
-        let answer: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|_| ApiKeyError::InvalidAnswer { reason: "not a token answer" })?;
+        let answer: TokenAnswer =
+            serde_json::from_slice(&body).map_err(|_| ApiKeyError::InvalidAnswer {
+                reason: "not a token answer",
+            })?;
         if answer.access_token.is_empty() {
-            return Err(ApiKeyError::InvalidAnswer { reason: "the access token is empty" });
+            return Err(ApiKeyError::InvalidAnswer {
+                reason: "the access token is empty",
+            });
         }
         let lifetime = answer.lifetime().ok_or(ApiKeyError::InvalidAnswer {
             reason: "neither expires_in nor expiration",
         })?;
         Ok(Cached {
-            token: AccessToken { token: Arc::from(answer.access_token) },
+            token: AccessToken {
+                token: Arc::from(answer.access_token),
+            },
             // IBM's SDKs refresh at 80 % of the lifetime.
             refresh_at: started + lifetime.mul_f64(0.8),
             expires_at: started + lifetime,
@@ -302,7 +309,9 @@ impl TokenAnswer {
         if let Some(seconds) = self.expires_in {
             return Some(Duration::from_secs(seconds));
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
         Some(Duration::from_secs(self.expiration?).saturating_sub(now))
     }
 }

@@ -11,7 +11,9 @@
 //! noise next to the ~200 µs RSA check.
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
-compile_error!("osb-iam needs a crypto backend: enable the `aws-lc-rs` (default) or `rust-crypto` feature");
+compile_error!(
+    "osb-iam needs a crypto backend: enable the `aws-lc-rs` (default) or `rust-crypto` feature"
+);
 
 /// The name of the RSA backend this build verifies signatures with: `"aws-lc-rs"` or
 /// `"rust-crypto"`.
@@ -35,8 +37,13 @@ impl Rs256Key {
     #[cfg(feature = "aws-lc-rs")]
     pub(crate) fn new(n: &[u8], e: &[u8]) -> Option<Self> {
         use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
-        let components = RsaPublicKeyComponents { n: strip_zeros(n), e: strip_zeros(e) };
-        let key = components.to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256).ok()?;
+        let components = RsaPublicKeyComponents {
+            n: strip_zeros(n),
+            e: strip_zeros(e),
+        };
+        let key = components
+            .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+            .ok()?;
         Some(Self { key })
     }
 
@@ -49,7 +56,8 @@ impl Rs256Key {
     /// Prepares a key from big-endian `n` and `e`; `None` if the backend refuses it.
     #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
     pub(crate) fn new(n: &[u8], e: &[u8]) -> Option<Self> {
-        let key = jsonwebtoken::DecodingKey::from_rsa_raw_components(strip_zeros(n), strip_zeros(e));
+        let key =
+            jsonwebtoken::DecodingKey::from_rsa_raw_components(strip_zeros(n), strip_zeros(e));
         let factory = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory;
         factory(&jsonwebtoken::Algorithm::RS256, &key).ok()?;
         Some(Self { key })
@@ -70,6 +78,9 @@ impl Rs256Key {
 
 /// JWK integers carry no leading zero bytes (RFC 7518 §6.3.1); tolerate them anyway.
 fn strip_zeros(bytes: &[u8]) -> &[u8] {
-    let first = bytes.iter().position(|&byte| byte != 0).unwrap_or(bytes.len());
+    let first = bytes
+        .iter()
+        .position(|&byte| byte != 0)
+        .unwrap_or(bytes.len());
     &bytes[first..]
 }

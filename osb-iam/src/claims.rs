@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use serde_json::{Map, Value};
 
 /// The claims of a verified IAM access token, put into the request's extensions by
@@ -83,7 +83,8 @@ struct RawClaims {
 impl RawClaims {
     fn map(&self) -> &Map<String, Value> {
         // The JSON was parsed once already (as `Wire`) and starts with `{`, so it is an object.
-        self.map.get_or_init(|| serde_json::from_slice(&self.json).unwrap_or_default())
+        self.map
+            .get_or_init(|| serde_json::from_slice(&self.json).unwrap_or_default())
     }
 }
 
@@ -155,7 +156,10 @@ impl Wire {
             nbf: self.nbf.and_then(|date| date.0),
             name: self.name.0,
             email: self.email.0,
-            raw: Arc::new(RawClaims { json: json.into_boxed_slice(), map: OnceLock::new() }),
+            raw: Arc::new(RawClaims {
+                json: json.into_boxed_slice(),
+                map: OnceLock::new(),
+            }),
         })
     }
 }
@@ -204,7 +208,10 @@ impl<'de> Deserialize<'de> for Lenient {
                 Ok(Lenient(None))
             }
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Lenient, A::Error> {
-                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
                 Ok(Lenient(None))
             }
         }
@@ -225,6 +232,9 @@ impl<'de> Deserialize<'de> for Date {
 /// RFC 7519 NumericDate: seconds since the epoch, integer or fractional (truncated).
 fn numeric_date(value: &serde_json::Number) -> Option<u64> {
     value.as_u64().or_else(|| {
-        value.as_f64().filter(|secs| secs.is_finite() && *secs >= 0.0).map(|secs| secs as u64)
+        value
+            .as_f64()
+            .filter(|secs| secs.is_finite() && *secs >= 0.0)
+            .map(|secs| secs as u64)
     })
 }

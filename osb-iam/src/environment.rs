@@ -37,8 +37,16 @@ impl Environment {
     };
 
     /// Another IAM deployment (all three must be `https` URLs for production use).
-    pub const fn new(keys_url: &'static str, issuer: &'static str, token_url: &'static str) -> Self {
-        Self { keys_url, issuer, token_url }
+    pub const fn new(
+        keys_url: &'static str,
+        issuer: &'static str,
+        token_url: &'static str,
+    ) -> Self {
+        Self {
+            keys_url,
+            issuer,
+            token_url,
+        }
     }
 
     /// The JWK set endpoint, `…/identity/keys`.

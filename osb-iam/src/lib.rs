@@ -1,7 +1,7 @@
 //! IBM Cloud IAM for OSB brokers: bearer-token verification as tower middleware, and the
 //! API-key token client.
 //!
-//! CRATE_DOCS_PLACEHOLDER
+#![doc = include_str!("../docs/crate.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 

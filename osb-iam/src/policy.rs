@@ -56,13 +56,20 @@ impl Policy {
     /// Risk: every IBM Cloud account holder can mint such tokens; without an `iam_id` allow-list
     /// only the other checks (account, client, scope) stand between them and the broker.
     pub fn insecure_any_identity() -> Self {
-        Self { iam_ids: None, account_ids: None, client_ids: None, required_scopes: Vec::new() }
+        Self {
+            iam_ids: None,
+            account_ids: None,
+            client_ids: None,
+            required_scopes: Vec::new(),
+        }
     }
 
     /// Adds one `iam_id` to the allow-list.
     #[must_use]
     pub fn allow_iam_id(mut self, iam_id: impl Into<String>) -> Self {
-        self.iam_ids.get_or_insert_with(HashSet::new).insert(iam_id.into());
+        self.iam_ids
+            .get_or_insert_with(HashSet::new)
+            .insert(iam_id.into());
         self
     }
 
@@ -97,7 +104,9 @@ impl Policy {
 
     /// Whether the allow-list admits `iam_id`.
     pub fn allows_iam_id(&self, iam_id: &str) -> bool {
-        self.iam_ids.as_ref().is_none_or(|allowed| allowed.contains(iam_id))
+        self.iam_ids
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(iam_id))
     }
 
     /// Checks verified claims against the policy.
@@ -109,18 +118,30 @@ impl Policy {
         if !self.allows_iam_id(&claims.iam_id) {
             return Err(PolicyViolation::IamIdNotAllowed);
         }
-        if let Some(allowed) = &self.account_ids {
-            if !claims.account_id.as_ref().is_some_and(|account| allowed.contains(account)) {
-                return Err(PolicyViolation::AccountNotAllowed);
-            }
+        if let Some(allowed) = &self.account_ids
+            && !claims
+                .account_id
+                .as_ref()
+                .is_some_and(|account| allowed.contains(account))
+        {
+            return Err(PolicyViolation::AccountNotAllowed);
         }
-        if let Some(allowed) = &self.client_ids {
-            if !claims.client_id.as_ref().is_some_and(|client| allowed.contains(client)) {
-                return Err(PolicyViolation::ClientNotAllowed);
-            }
+        if let Some(allowed) = &self.client_ids
+            && !claims
+                .client_id
+                .as_ref()
+                .is_some_and(|client| allowed.contains(client))
+        {
+            return Err(PolicyViolation::ClientNotAllowed);
         }
-        if let Some(missing) = self.required_scopes.iter().find(|scope| !claims.has_scope(scope)) {
-            return Err(PolicyViolation::MissingScope { scope: missing.clone() });
+        if let Some(missing) = self
+            .required_scopes
+            .iter()
+            .find(|scope| !claims.has_scope(scope))
+        {
+            return Err(PolicyViolation::MissingScope {
+                scope: missing.clone(),
+            });
         }
         Ok(())
     }

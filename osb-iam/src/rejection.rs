@@ -139,7 +139,10 @@ impl TokenRejection {
         let mut response = Response::new(B::from(Bytes::from(body.to_string())));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         headers.insert(header::WWW_AUTHENTICATE, self.challenge());
         response.extensions_mut().insert(self);
         response

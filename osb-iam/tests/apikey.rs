@@ -26,7 +26,9 @@ fn token_answer(token: &str, expires_in: u64) -> Canned {
 }
 
 fn client(server: &FakeEndpoint) -> ApiKeyClient {
-    ApiKeyClient::builder(ApiKey::new(API_KEY)).token_url(server.url("/identity/token")).build()
+    ApiKeyClient::builder(ApiKey::new(API_KEY))
+        .token_url(server.url("/identity/token"))
+        .build()
 }
 
 #[tokio::test]
@@ -84,29 +86,53 @@ async fn iam_error_body_becomes_a_clear_error() {
     .await;
     let error = client(&server).token().await.unwrap_err();
     match &error {
-        ApiKeyError::Refused { status, code, message } => {
+        ApiKeyError::Refused {
+            status,
+            code,
+            message,
+        } => {
             assert_eq!(*status, 400);
             assert_eq!(code.as_deref(), Some("BXNIM0415E"));
-            assert_eq!(message.as_deref(), Some("Provided API key could not be found."));
+            assert_eq!(
+                message.as_deref(),
+                Some("Provided API key could not be found.")
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
     let text = error.to_string();
-    assert!(text.contains("BXNIM0415E") && text.contains("could not be found"), "{text}");
+    assert!(
+        text.contains("BXNIM0415E") && text.contains("could not be found"),
+        "{text}"
+    );
     assert!(!text.contains(API_KEY) && !format!("{error:?}").contains(API_KEY));
 }
 
 #[tokio::test]
 async fn non_json_error_and_garbage_answers_are_errors() {
-    let server = FakeEndpoint::start(Canned { status: http::StatusCode::BAD_GATEWAY, body: "<html>".into() }).await;
+    let server = FakeEndpoint::start(Canned {
+        status: http::StatusCode::BAD_GATEWAY,
+        body: "<html>".into(),
+    })
+    .await;
     assert!(matches!(
         client(&server).token().await,
-        Err(ApiKeyError::Refused { code: None, message: None, .. })
+        Err(ApiKeyError::Refused {
+            code: None,
+            message: None,
+            ..
+        })
     ));
     server.answer(Canned::json(200, &json!({"token_type": "Bearer"})));
-    assert!(matches!(client(&server).token().await, Err(ApiKeyError::InvalidAnswer { .. })));
+    assert!(matches!(
+        client(&server).token().await,
+        Err(ApiKeyError::InvalidAnswer { .. })
+    ));
     server.answer(Canned::json(200, &json!({"access_token": "t"})));
-    assert!(matches!(client(&server).token().await, Err(ApiKeyError::InvalidAnswer { .. })));
+    assert!(matches!(
+        client(&server).token().await,
+        Err(ApiKeyError::InvalidAnswer { .. })
+    ));
 }
 
 #[tokio::test]
@@ -125,7 +151,10 @@ async fn failed_refresh_keeps_the_unexpired_token() {
     let server = FakeEndpoint::start(token_answer("still-valid", 2)).await;
     let client = client(&server);
     client.token().await.unwrap();
-    server.answer(Canned::json(500, &json!({"errorCode": "BXNIM0000E", "errorMessage": "boom"})));
+    server.answer(Canned::json(
+        500,
+        &json!({"errorCode": "BXNIM0000E", "errorMessage": "boom"}),
+    ));
     tokio::time::sleep(Duration::from_millis(1700)).await;
     assert_eq!(client.token().await.unwrap().secret(), "still-valid");
     assert_eq!(server.hits(), 2);

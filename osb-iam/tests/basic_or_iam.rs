@@ -18,7 +18,11 @@ use tower::{Layer, ServiceExt, service_fn};
 const BASIC: &str = "Basic cGxhdGZvcm06czNjcmV0";
 
 async fn call(authorization: Option<&str>) -> Response<Bytes> {
-    let iam = Verifier::builder(KeyCache::fixed(key_set(&[key(0)])), Policy::bearer_crn(BROKER_CRN)).build();
+    let iam = Verifier::builder(
+        KeyCache::fixed(key_set(&[key(0)])),
+        Policy::bearer_crn(BROKER_CRN),
+    )
+    .build();
     let inner = service_fn(|request: Request<()>| async move {
         let who = match request.extensions().get::<IamClaims>() {
             Some(claims) => claims.iam_id.clone(),
@@ -53,9 +57,21 @@ async fn iam_bearer_token_is_accepted_and_claims_reach_the_service() {
 async fn no_credentials_get_401_with_both_challenges() {
     let response = call(None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let challenges: Vec<_> = response.headers().get_all("www-authenticate").iter().collect();
-    assert!(challenges.iter().any(|value| value.as_bytes().starts_with(b"Basic")));
-    assert!(challenges.iter().any(|value| value.as_bytes().starts_with(b"Bearer")));
+    let challenges: Vec<_> = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .collect();
+    assert!(
+        challenges
+            .iter()
+            .any(|value| value.as_bytes().starts_with(b"Basic"))
+    );
+    assert!(
+        challenges
+            .iter()
+            .any(|value| value.as_bytes().starts_with(b"Bearer"))
+    );
 }
 
 #[tokio::test]
@@ -63,7 +79,10 @@ async fn expired_bearer_token_is_final_401_with_typed_reason() {
     let token = key(0).token(&with(crn_claims(), json!({"exp": now() - 600})));
     let response = call(Some(&format!("Bearer {token}"))).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(response.extensions().get::<TokenRejection>(), Some(&TokenRejection::Expired));
+    assert_eq!(
+        response.extensions().get::<TokenRejection>(),
+        Some(&TokenRejection::Expired)
+    );
     let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
     assert_eq!(body["error"], "Unauthorized");
 }

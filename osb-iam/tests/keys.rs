@@ -35,7 +35,9 @@ async fn unknown_kid_then_rotation_is_accepted_without_restart() {
     let rotated = key(1).token(&crn_claims());
     assert_eq!(
         verifier.verify(&rotated).await,
-        Err(TokenRejection::UnknownKey { kid: key(1).kid.clone() })
+        Err(TokenRejection::UnknownKey {
+            kid: key(1).kid.clone()
+        })
     );
     server.publish(&[key(0), key(1)]);
     assert!(verifier.verify(&rotated).await.is_ok());
@@ -48,7 +50,12 @@ async fn first_unknown_kid_refreshes_even_right_after_start_up() {
     let keys = KeyCache::new(source(&server));
     keys.refresh().await.unwrap();
     server.publish(&[key(0), key(1)]);
-    assert!(verifier(keys).verify(&key(1).token(&crn_claims())).await.is_ok());
+    assert!(
+        verifier(keys)
+            .verify(&key(1).token(&crn_claims()))
+            .await
+            .is_ok()
+    );
     assert_eq!(server.hits(), 2);
 }
 
@@ -64,7 +71,12 @@ async fn removed_key_is_rejected_after_the_periodic_refresh() {
     server.publish(&[key(1)]);
     let task = keys.spawn_refresh(Duration::from_millis(20));
     assert!(eventually(|| !keys.keys().contains(&key(0).kid)).await);
-    assert_eq!(verifier.verify(&old).await, Err(TokenRejection::UnknownKey { kid: key(0).kid.clone() }));
+    assert_eq!(
+        verifier.verify(&old).await,
+        Err(TokenRejection::UnknownKey {
+            kid: key(0).kid.clone()
+        })
+    );
     assert!(verifier.verify(&key(1).token(&crn_claims())).await.is_ok());
     task.shutdown().await;
 }
@@ -99,12 +111,26 @@ async fn iam_down_keeps_the_cached_keys_working() {
         .token_cache_capacity(0)
         .build();
 
-    server.answer(Canned::json(503, &serde_json::json!({"errorMessage": "down"})));
-    assert!(matches!(keys.refresh().await, Err(KeySourceError::Status { status, .. }) if status == 503));
-    server.answer(Canned { status: http::StatusCode::OK, body: "<html>".into() });
-    assert!(matches!(keys.refresh().await, Err(KeySourceError::Invalid { .. })));
+    server.answer(Canned::json(
+        503,
+        &serde_json::json!({"errorMessage": "down"}),
+    ));
+    assert!(
+        matches!(keys.refresh().await, Err(KeySourceError::Status { status, .. }) if status == 503)
+    );
+    server.answer(Canned {
+        status: http::StatusCode::OK,
+        body: "<html>".into(),
+    });
+    assert!(matches!(
+        keys.refresh().await,
+        Err(KeySourceError::Invalid { .. })
+    ));
     server.answer(Canned::json(200, &serde_json::json!({"keys": []})));
-    assert!(matches!(keys.refresh().await, Err(KeySourceError::Invalid { .. })));
+    assert!(matches!(
+        keys.refresh().await,
+        Err(KeySourceError::Invalid { .. })
+    ));
 
     assert!(verifier.verify(&key(0).token(&crn_claims())).await.is_ok());
     // An unknown kid during the outage: refused, the good keys stay.
@@ -120,14 +146,25 @@ async fn unreachable_iam_keeps_the_cached_keys_working() {
     let server = FakeEndpoint::jwks(&[key(0)]).await;
     let keys = KeyCache::fixed(support::key_set(&[key(0)]));
     let _ = server;
-    let unreachable = KeyCache::new(HttpKeySource::insecure_allow_http(&closed_port_url().await).unwrap());
-    assert!(matches!(unreachable.refresh().await, Err(KeySourceError::Unreachable { .. })));
+    let unreachable =
+        KeyCache::new(HttpKeySource::insecure_allow_http(&closed_port_url().await).unwrap());
+    assert!(matches!(
+        unreachable.refresh().await,
+        Err(KeySourceError::Unreachable { .. })
+    ));
     assert!(unreachable.keys().is_empty());
     assert!(matches!(
-        verifier(unreachable).verify(&key(0).token(&crn_claims())).await,
+        verifier(unreachable)
+            .verify(&key(0).token(&crn_claims()))
+            .await,
         Err(TokenRejection::UnknownKey { .. })
     ));
-    assert!(verifier(keys).verify(&key(0).token(&crn_claims())).await.is_ok());
+    assert!(
+        verifier(keys)
+            .verify(&key(0).token(&crn_claims()))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -141,19 +178,39 @@ async fn forged_kid_flood_triggers_at_most_one_refresh_per_interval() {
     let mut flood = tokio::task::JoinSet::new();
     for i in 0..64 {
         let verifier = verifier.clone();
-        let forged = key(1).sign(&serde_json::json!({"alg": "RS256", "kid": format!("forged-{i}")}), &crn_claims());
+        let forged = key(1).sign(
+            &serde_json::json!({"alg": "RS256", "kid": format!("forged-{i}")}),
+            &crn_claims(),
+        );
         flood.spawn(async move { verifier.verify(&forged).await });
     }
     while let Some(result) = flood.join_next().await {
-        assert!(matches!(result.unwrap(), Err(TokenRejection::UnknownKey { .. })));
+        assert!(matches!(
+            result.unwrap(),
+            Err(TokenRejection::UnknownKey { .. })
+        ));
     }
-    assert_eq!(server.hits(), 2, "start-up fetch plus one refresh for the whole flood");
+    assert_eq!(
+        server.hits(),
+        2,
+        "start-up fetch plus one refresh for the whole flood"
+    );
 
     for i in 0..16 {
-        let forged = key(1).sign(&serde_json::json!({"alg": "RS256", "kid": format!("later-{i}")}), &crn_claims());
-        assert!(matches!(verifier.verify(&forged).await, Err(TokenRejection::UnknownKey { .. })));
+        let forged = key(1).sign(
+            &serde_json::json!({"alg": "RS256", "kid": format!("later-{i}")}),
+            &crn_claims(),
+        );
+        assert!(matches!(
+            verifier.verify(&forged).await,
+            Err(TokenRejection::UnknownKey { .. })
+        ));
     }
-    assert_eq!(server.hits(), 2, "rate-limited: no fetch within the interval");
+    assert_eq!(
+        server.hits(),
+        2,
+        "rate-limited: no fetch within the interval"
+    );
     assert!(verifier.verify(&key(0).token(&crn_claims())).await.is_ok());
 }
 
@@ -178,7 +235,10 @@ async fn concurrent_unknown_kid_requests_share_one_fetch() {
 async fn oversized_jwk_set_is_refused() {
     let server = FakeEndpoint::jwks(&[key(0), key(1), key(2)]).await;
     let keys = KeyCache::new(source(&server).max_body_size(512));
-    assert!(matches!(keys.refresh().await, Err(KeySourceError::TooLarge { limit: 512, .. })));
+    assert!(matches!(
+        keys.refresh().await,
+        Err(KeySourceError::TooLarge { limit: 512, .. })
+    ));
 }
 
 #[tokio::test]

@@ -14,13 +14,20 @@ use support::{BROKER_CRN, crn_claims, key, key_set, now, with};
 use tower::{Layer, ServiceExt, service_fn};
 
 fn verifier() -> Verifier {
-    Verifier::builder(KeyCache::fixed(key_set(&[key(0)])), Policy::bearer_crn(BROKER_CRN)).build()
+    Verifier::builder(
+        KeyCache::fixed(key_set(&[key(0)])),
+        Policy::bearer_crn(BROKER_CRN),
+    )
+    .build()
 }
 
 /// Echoes the caller's `iam_id` from the claims the layer inserted.
 async fn call(authorization: Option<&str>) -> Response<Bytes> {
     let inner = service_fn(|request: Request<()>| async move {
-        let iam_id = request.extensions().get::<IamClaims>().map(|claims| claims.iam_id.clone());
+        let iam_id = request
+            .extensions()
+            .get::<IamClaims>()
+            .map(|claims| claims.iam_id.clone());
         Ok::<_, Infallible>(Response::new(Bytes::from(iam_id.unwrap_or_default())))
     });
     let service = IamAuthLayer::new(verifier()).layer(inner);
@@ -56,13 +63,23 @@ async fn missing_authorization_header_is_401_with_bearer_challenge() {
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(body(&response)["error"], "Unauthorized");
-    assert!(body(&response)["description"].as_str().unwrap().contains("IAM bearer token"));
+    assert!(
+        body(&response)["description"]
+            .as_str()
+            .unwrap()
+            .contains("IAM bearer token")
+    );
     assert_eq!(rejection(&response), Some(&TokenRejection::MissingToken));
 }
 
 #[tokio::test]
 async fn non_bearer_scheme_is_401() {
-    for value in ["Basic cGxhdGZvcm06czNjcmV0", "Bearer", "Token abc", "Bearerabc"] {
+    for value in [
+        "Basic cGxhdGZvcm06czNjcmV0",
+        "Bearer",
+        "Token abc",
+        "Bearerabc",
+    ] {
         let response = call(Some(value)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{value}");
     }
@@ -73,7 +90,10 @@ async fn expired_token_is_401_invalid_token_without_echoing_it() {
     let token = key(0).token(&with(crn_claims(), json!({"exp": now() - 600})));
     let response = call(Some(&format!("Bearer {token}"))).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token""#
+    );
     assert_eq!(rejection(&response), Some(&TokenRejection::Expired));
     let text = String::from_utf8_lossy(response.body()).into_owned();
     let signature = token.rsplit('.').next().unwrap();
@@ -86,15 +106,25 @@ async fn every_bad_token_is_401_and_none_panics() {
     let cases = [
         "garbage".to_owned(),
         format!("{}.", support::signing_input(&header, &crn_claims())),
-        support::hs256(&key(0).public_der(), &json!({"alg": "HS256", "kid": key(0).kid}), &crn_claims()),
+        support::hs256(
+            &key(0).public_der(),
+            &json!({"alg": "HS256", "kid": key(0).kid}),
+            &crn_claims(),
+        ),
         key(1).token(&crn_claims()),
-        key(0).token(&with(crn_claims(), json!({"iss": "https://evil.example/identity"}))),
+        key(0).token(&with(
+            crn_claims(),
+            json!({"iss": "https://evil.example/identity"}),
+        )),
         "x".repeat(20_000),
     ];
     for token in cases {
         let response = call(Some(&format!("Bearer {token}"))).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            r#"Bearer error="invalid_token""#
+        );
         assert!(rejection(&response).is_some());
     }
 }
@@ -104,20 +134,31 @@ async fn policy_refusal_is_403_insufficient_scope() {
     let token = key(0).token(&with(crn_claims(), json!({"iam_id": "IBMid-50GNR717YE"})));
     let response = call(Some(&format!("Bearer {token}"))).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="insufficient_scope""#);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer error="insufficient_scope""#
+    );
     assert_eq!(body(&response)["error"], "Forbidden");
-    assert!(matches!(rejection(&response), Some(TokenRejection::PolicyDenied { .. })));
+    assert!(matches!(
+        rejection(&response),
+        Some(TokenRejection::PolicyDenied { .. })
+    ));
 }
 
 #[tokio::test]
 async fn two_authorization_headers_are_refused() {
     let token = key(0).token(&crn_claims());
-    let inner = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(Bytes::new())) });
+    let inner =
+        service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(Bytes::new())) });
     let request = Request::builder()
         .header("authorization", format!("Bearer {token}"))
         .header("authorization", "Basic cGxhdGZvcm06czNjcmV0")
         .body(())
         .unwrap();
-    let response = IamAuthLayer::new(verifier()).layer(inner).oneshot(request).await.unwrap();
+    let response = IamAuthLayer::new(verifier())
+        .layer(inner)
+        .oneshot(request)
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }

@@ -56,5 +56,7 @@ fn into_rejection(reason: TokenRejection) -> Rejection {
         TokenRejection::PolicyDenied { .. } => Rejection::forbidden(reason.description()),
         _ => Rejection::unauthorized(reason.description()),
     };
-    rejection.with_challenge(reason.challenge()).with_reason(reason)
+    rejection
+        .with_challenge(reason.challenge())
+        .with_reason(reason)
 }

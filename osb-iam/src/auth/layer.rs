@@ -41,7 +41,11 @@ impl IamAuthLayer {
     ///
     /// Never for the production preset; the type is shared with custom environments.
     pub fn bearer_crn(broker_crn: &str) -> Result<Self, InvalidKeysUrl> {
-        Ok(Self::new(Environment::PRODUCTION.verifier(Policy::bearer_crn(broker_crn))?.build()))
+        Ok(Self::new(
+            Environment::PRODUCTION
+                .verifier(Policy::bearer_crn(broker_crn))?
+                .build(),
+        ))
     }
 
     /// The verifier.

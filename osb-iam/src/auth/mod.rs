@@ -111,18 +111,28 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<HeaderValue, TokenReje
         return Err(TokenRejection::MissingToken);
     }
     if value.to_str().is_err() {
-        return Err(TokenRejection::Malformed { reason: "the header is not visible ASCII" });
+        return Err(TokenRejection::Malformed {
+            reason: "the header is not visible ASCII",
+        });
     }
     Ok(value.clone())
 }
 
 /// Whether an `Authorization` value uses the Bearer scheme.
 pub(crate) fn is_bearer(value: &HeaderValue) -> bool {
-    value.as_bytes().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+    value
+        .as_bytes()
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
 }
 
 /// The token part of a value [`bearer_token`] accepted.
 pub(crate) fn token_str(value: &HeaderValue) -> &str {
     // OK to default: `bearer_token` checked both the prefix and that the value is ASCII.
-    value.to_str().unwrap_or_default().get(7..).unwrap_or_default().trim_matches(' ')
+    value
+        .to_str()
+        .unwrap_or_default()
+        .get(7..)
+        .unwrap_or_default()
+        .trim_matches(' ')
 }

@@ -53,12 +53,18 @@ struct Shared {
 impl KeyCache {
     /// An empty cache filled from `source` (call [`refresh`](Self::refresh) to fill it now).
     pub fn new(source: impl KeySource) -> Self {
-        Self::with_parts(Box::new(source), KeySet::new(), DEFAULT_MIN_REFRESH_INTERVAL)
+        Self::with_parts(
+            Box::new(source),
+            KeySet::new(),
+            DEFAULT_MIN_REFRESH_INTERVAL,
+        )
     }
 
     /// A cache holding `keys` that never fetches anything new: for tests and air-gapped use.
     pub fn fixed(keys: KeySet) -> Self {
-        let source = StaticKeys::new(KeySet { keys: keys.keys.clone() });
+        let source = StaticKeys::new(KeySet {
+            keys: keys.keys.clone(),
+        });
         Self::with_parts(Box::new(source), keys, DEFAULT_MIN_REFRESH_INTERVAL)
     }
 
@@ -86,7 +92,9 @@ impl KeyCache {
     #[must_use]
     pub fn min_refresh_interval(self, interval: Duration) -> Self {
         let millis = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
-        self.shared.min_refresh_interval_ms.store(millis, Ordering::Relaxed);
+        self.shared
+            .min_refresh_interval_ms
+            .store(millis, Ordering::Relaxed);
         self
     }
 
@@ -120,8 +128,11 @@ impl KeyCache {
             Ok(keys) => {
                 let count = keys.len();
                 tracing::debug!(count, "IAM keys refreshed");
-                *self.shared.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                    Arc::new(keys);
+                *self
+                    .shared
+                    .keys
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(keys);
                 self.shared.generation.fetch_add(1, Ordering::AcqRel);
                 Ok(count)
             }
@@ -190,7 +201,9 @@ async fn refresh_loop(shared: Weak<Shared>, every: Duration) {
     loop {
         ticks.tick().await;
         // Ends on its own once every KeyCache clone is gone.
-        let Some(shared) = shared.upgrade() else { return };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let _ = KeyCache { shared }.refresh().await;
     }
 }

@@ -49,7 +49,10 @@ impl HttpKeySource {
     pub fn new(url: &str) -> Result<Self, InvalidKeysUrl> {
         let parsed = Self::parse(url)?;
         if parsed.scheme() != "https" {
-            return Err(InvalidKeysUrl { url: url.to_owned(), reason: "the scheme must be https" });
+            return Err(InvalidKeysUrl {
+                url: url.to_owned(),
+                reason: "the scheme must be https",
+            });
         }
         Ok(Self::from_url(parsed))
     }
@@ -65,18 +68,28 @@ impl HttpKeySource {
     pub fn insecure_allow_http(url: &str) -> Result<Self, InvalidKeysUrl> {
         let parsed = Self::parse(url)?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(InvalidKeysUrl { url: url.to_owned(), reason: "the scheme must be http(s)" });
+            return Err(InvalidKeysUrl {
+                url: url.to_owned(),
+                reason: "the scheme must be http(s)",
+            });
         }
         Ok(Self::from_url(parsed))
     }
 
     fn parse(url: &str) -> Result<reqwest::Url, InvalidKeysUrl> {
-        reqwest::Url::parse(url)
-            .map_err(|_| InvalidKeysUrl { url: url.to_owned(), reason: "not an absolute URL" })
+        reqwest::Url::parse(url).map_err(|_| InvalidKeysUrl {
+            url: url.to_owned(),
+            reason: "not an absolute URL",
+        })
     }
 
     fn from_url(url: reqwest::Url) -> Self {
-        Self { url, client: None, timeout: DEFAULT_TIMEOUT, max_body: DEFAULT_MAX_BODY }
+        Self {
+            url,
+            client: None,
+            timeout: DEFAULT_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
+        }
     }
 
     /// Use this `reqwest` client (proxies, extra roots) instead of a default one.
@@ -130,8 +143,14 @@ impl HttpKeySource {
         if !status.is_success() {
             return Err(KeySourceError::Status { url: url(), status });
         }
-        let too_large = || KeySourceError::TooLarge { url: url(), limit: self.max_body };
-        if response.content_length().is_some_and(|length| length > self.max_body as u64) {
+        let too_large = || KeySourceError::TooLarge {
+            url: url(),
+            limit: self.max_body,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > self.max_body as u64)
+        {
             return Err(too_large());
         }
         let mut body = Vec::new();

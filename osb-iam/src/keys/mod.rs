@@ -50,16 +50,27 @@ impl PublicKey {
     /// assert!(PublicKey::from_rsa_components("k1", "not base64!", "AQAB").is_err());
     /// ```
     pub fn from_rsa_components(kid: &str, n: &str, e: &str) -> Result<Self, KeySetError> {
-        let invalid = |reason| KeySetError::InvalidKey { kid: kid.to_owned(), reason };
-        let modulus = URL_SAFE_NO_PAD.decode(n).map_err(|_| invalid("`n` is not base64url"))?;
-        let exponent = URL_SAFE_NO_PAD.decode(e).map_err(|_| invalid("`e` is not base64url"))?;
+        let invalid = |reason| KeySetError::InvalidKey {
+            kid: kid.to_owned(),
+            reason,
+        };
+        let modulus = URL_SAFE_NO_PAD
+            .decode(n)
+            .map_err(|_| invalid("`n` is not base64url"))?;
+        let exponent = URL_SAFE_NO_PAD
+            .decode(e)
+            .map_err(|_| invalid("`e` is not base64url"))?;
         let modulus_bits = modulus_bits(&modulus);
         if modulus_bits < MIN_MODULUS_BITS {
             return Err(invalid("modulus shorter than 2048 bits"));
         }
         let key = Rs256Key::new(&modulus, &exponent)
             .ok_or_else(|| invalid("the crypto backend refused the key"))?;
-        Ok(Self { kid: Arc::from(kid), modulus_bits, key })
+        Ok(Self {
+            kid: Arc::from(kid),
+            modulus_bits,
+            key,
+        })
     }
 
     /// The key id (`kid`) tokens name this key by.
@@ -291,7 +302,9 @@ pub struct StaticKeys {
 impl StaticKeys {
     /// A source that always answers `keys`.
     pub fn new(keys: KeySet) -> Self {
-        Self { jwks: Arc::new(keys) }
+        Self {
+            jwks: Arc::new(keys),
+        }
     }
 }
 

@@ -35,15 +35,18 @@ fn malformed(reason: &'static str) -> TokenRejection {
 /// let the token choose), before any key lookup.
 pub(super) fn split(token: &str) -> Result<Parts<'_>, TokenRejection> {
     let mut segments = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (segments.next(), segments.next(), segments.next(), segments.next())
-    else {
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
         return Err(malformed("not three dot-separated segments"));
     };
     let header_segment = header;
     let header_bytes = decode(header)?;
-    let header: Header =
-        serde_json::from_slice(&header_bytes).map_err(|_| malformed("the header is not a JOSE header"))?;
+    let header: Header = serde_json::from_slice(&header_bytes)
+        .map_err(|_| malformed("the header is not a JOSE header"))?;
     if header.alg != RS256 {
         // Covers `none` and `HS256` (the public key used as an HMAC secret), RFC 8725 §2.1.
         let mut alg = header.alg;
@@ -57,11 +60,17 @@ pub(super) fn split(token: &str) -> Result<Parts<'_>, TokenRejection> {
     let kid = header.kid.ok_or(TokenRejection::MissingKeyId)?;
     // OK because `header` and `payload` are the first two segments of `token`.
     let signing_input = &token[..header_segment.len() + 1 + payload.len()];
-    Ok(Parts { signing_input, payload, signature, kid })
+    Ok(Parts {
+        signing_input,
+        payload,
+        signature,
+        kid,
+    })
 }
 
 /// Decodes one unpadded base64url segment.
 pub(super) fn decode(segment: &str) -> Result<Vec<u8>, TokenRejection> {
-    URL_SAFE_NO_PAD.decode(segment).map_err(|_| malformed("a segment is not base64url"))
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| malformed("a segment is not base64url"))
 }
-

@@ -94,15 +94,17 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<IamClaims, TokenRejection> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_size {
-            return Err(TokenRejection::TooLarge { limit: inner.max_token_size });
+            return Err(TokenRejection::TooLarge {
+                limit: inner.max_token_size,
+            });
         }
         let now = now();
         let use_cache = inner.token_cache.capacity() > 0;
         let hash = use_cache.then(|| TokenCache::hash(token));
-        if let Some(hash) = &hash {
-            if let Some(claims) = inner.token_cache.get(hash, now, &inner.keys.keys()) {
-                return self.admit(claims);
-            }
+        if let Some(hash) = &hash
+            && let Some(claims) = inner.token_cache.get(hash, now, &inner.keys.keys())
+        {
+            return self.admit(claims);
         }
         let parts = jwt::split(token)?;
         let Some(key) = inner.keys.key(&parts.kid).await else {
@@ -115,12 +117,17 @@ impl Verifier {
             return Err(TokenRejection::BadSignature);
         }
         let json = jwt::decode(parts.payload)?;
-        let wire = Wire::parse(&json)
-            .ok_or(TokenRejection::Malformed { reason: "the claims are not a JSON object of the expected types" })?;
+        let wire = Wire::parse(&json).ok_or(TokenRejection::Malformed {
+            reason: "the claims are not a JSON object of the expected types",
+        })?;
         self.check_claims(&wire, now)?;
-        let claims = wire.into_claims(json).ok_or(TokenRejection::MissingClaim { claim: "iam_id" })?;
+        let claims = wire
+            .into_claims(json)
+            .ok_or(TokenRejection::MissingClaim { claim: "iam_id" })?;
         if let Some(hash) = hash {
-            inner.token_cache.insert(hash, claims.clone(), key.kid_arc().clone(), now);
+            inner
+                .token_cache
+                .insert(hash, claims.clone(), key.kid_arc().clone(), now);
         }
         self.admit(claims)
     }
@@ -158,7 +165,9 @@ impl Verifier {
 
 fn now() -> u64 {
     // A clock before 1970 reads as 1970: every token then looks not yet valid, never expired-but-fine.
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 impl fmt::Debug for Verifier {

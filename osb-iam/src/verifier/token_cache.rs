@@ -25,7 +25,10 @@ pub(super) struct TokenCache {
 
 impl TokenCache {
     pub(super) fn new(capacity: usize) -> Self {
-        Self { capacity, entries: Mutex::new(HashMap::new()) }
+        Self {
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     pub(super) fn hash(token: &str) -> TokenHash {
@@ -33,7 +36,10 @@ impl TokenCache {
     }
 
     pub(super) fn get(&self, hash: &TokenHash, now: u64, keys: &KeySet) -> Option<IamClaims> {
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = entries.get(hash)?;
         (now < entry.claims.exp && keys.contains(&entry.kid)).then(|| entry.claims.clone())
     }
@@ -42,7 +48,10 @@ impl TokenCache {
         if self.capacity == 0 || claims.exp <= now {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() >= self.capacity && !entries.contains_key(&hash) {
             entries.retain(|_, entry| entry.claims.exp > now);
             if entries.len() >= self.capacity {

@@ -38,7 +38,11 @@ pub struct TestKey {
 /// Three key pairs, generated once per test binary (2048-bit keygen is not free).
 pub fn key(index: usize) -> &'static TestKey {
     static KEYS: OnceLock<Vec<TestKey>> = OnceLock::new();
-    &KEYS.get_or_init(|| (0..3).map(|i| TestKey::generate(&format!("key-{i}"))).collect())[index]
+    &KEYS.get_or_init(|| {
+        (0..3)
+            .map(|i| TestKey::generate(&format!("key-{i}")))
+            .collect()
+    })[index]
 }
 
 impl TestKey {
@@ -72,14 +76,22 @@ impl TestKey {
         let input = signing_input(header, claims);
         let mut signature = vec![0; self.pair.public_modulus_len()];
         self.pair
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut signature,
+            )
             .unwrap();
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 
     /// A regular IAM token: RS256, this key's `kid`.
     pub fn token(&self, claims: &Value) -> String {
-        self.sign(&json!({"alg": "RS256", "typ": "JWT", "kid": self.kid}), claims)
+        self.sign(
+            &json!({"alg": "RS256", "typ": "JWT", "kid": self.kid}),
+            claims,
+        )
     }
 }
 
@@ -100,7 +112,10 @@ pub fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The resource controller's Bearer-CRN token claims (NOTES.md §3), valid for 30 minutes.
@@ -133,7 +148,8 @@ pub fn with(mut claims: Value, changes: Value) -> Value {
 }
 
 pub fn key_set(keys: &[&TestKey]) -> KeySet {
-    keys.iter().fold(KeySet::new(), |set, key| set.with_key(key.public_key()))
+    keys.iter()
+        .fold(KeySet::new(), |set, key| set.with_key(key.public_key()))
 }
 
 pub fn jwks(keys: &[&TestKey]) -> Value {
@@ -149,7 +165,10 @@ pub struct Canned {
 
 impl Canned {
     pub fn json(status: u16, body: &Value) -> Self {
-        Self { status: StatusCode::from_u16(status).unwrap(), body: Bytes::from(body.to_string()) }
+        Self {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: Bytes::from(body.to_string()),
+        }
     }
 }
 
@@ -181,7 +200,9 @@ impl FakeEndpoint {
         let served = state.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let state = served.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
@@ -223,13 +244,23 @@ impl FakeEndpoint {
     }
 
     pub fn last_body(&self) -> Option<String> {
-        self.state.last_body.lock().unwrap().as_ref().map(|body| String::from_utf8_lossy(body).into_owned())
+        self.state
+            .last_body
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|body| String::from_utf8_lossy(body).into_owned())
     }
 }
 
 async fn respond(state: &EndpointState, request: Request<Incoming>) -> Response<Full<Bytes>> {
     state.hits.fetch_add(1, Ordering::SeqCst);
-    let body = request.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|body| body.to_bytes())
+        .unwrap_or_default();
     *state.last_body.lock().unwrap() = Some(body);
     let delay = *state.delay.lock().unwrap();
     if !delay.is_zero() {
