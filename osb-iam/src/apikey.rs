@@ -173,6 +173,24 @@ impl ApiKeyClient {
         &self.inner.token_url
     }
 
+    /// Forgets `token` if it is the cached one, so that the next [`token`](Self::token) call
+    /// exchanges the API key again: for a token an IBM Cloud API refused (401) before its
+    /// expiry. A token already replaced by a newer one is left alone, so concurrent callers
+    /// that saw the same 401 cause one exchange, not one each.
+    pub fn invalidate(&self, token: &AccessToken) {
+        let mut cached = self
+            .inner
+            .cached
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cached
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(&current.token.token, &token.token))
+        {
+            *cached = None;
+        }
+    }
+
     /// A valid access token: the cached one, or a fresh one once 80 % of its lifetime is gone.
     ///
     /// # Errors

@@ -6,8 +6,8 @@
 #![deny(missing_docs)]
 
 pub mod apikey;
-pub mod authz;
 mod auth;
+pub mod authz;
 mod backend;
 mod claims;
 mod client;
