@@ -3,9 +3,13 @@
 
 mod support;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use osb_iam::keys::{HttpKeySource, KeyCache, KeySourceError};
+use osb_iam::keys::{HttpKeySource, KeyCache, KeySet, KeySource, KeySourceError, StaticKeys};
 use osb_iam::{Policy, TokenRejection, Verifier};
 use support::{BROKER_CRN, Canned, FakeEndpoint, closed_port_url, crn_claims, eventually, key};
 
@@ -141,30 +145,62 @@ async fn iam_down_keeps_the_cached_keys_working() {
     assert!(verifier.verify(&key(0).token(&crn_claims())).await.is_ok());
 }
 
+/// A source that serves good keys until switched to an address nothing listens on.
+struct Flaky {
+    good: StaticKeys,
+    unreachable: HttpKeySource,
+    down: AtomicBool,
+}
+
+impl KeySource for Flaky {
+    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<KeySet, KeySourceError>> + Send + '_>> {
+        if self.down.load(Ordering::SeqCst) {
+            self.unreachable.fetch()
+        } else {
+            self.good.fetch()
+        }
+    }
+}
+
 #[tokio::test]
 async fn unreachable_iam_keeps_the_cached_keys_working() {
-    let server = FakeEndpoint::jwks(&[key(0)]).await;
-    let keys = KeyCache::fixed(support::key_set(&[key(0)]));
-    let _ = server;
-    let unreachable =
-        KeyCache::new(HttpKeySource::insecure_allow_http(&closed_port_url().await).unwrap());
+    let source = Arc::new(Flaky {
+        good: StaticKeys::new(support::key_set(&[key(0)])),
+        unreachable: HttpKeySource::insecure_allow_http(&closed_port_url().await).unwrap(),
+        down: AtomicBool::new(false),
+    });
+    let keys = KeyCache::new(source.clone()).min_refresh_interval(Duration::ZERO);
+    keys.refresh().await.unwrap();
+    let verifier = Verifier::builder(keys.clone(), Policy::bearer_crn(BROKER_CRN))
+        .token_cache_capacity(0)
+        .build();
+
+    source.down.store(true, Ordering::SeqCst);
     assert!(matches!(
-        unreachable.refresh().await,
+        keys.refresh().await,
         Err(KeySourceError::Unreachable { .. })
     ));
-    assert!(unreachable.keys().is_empty());
+    assert!(verifier.verify(&key(0).token(&crn_claims())).await.is_ok());
     assert!(matches!(
-        verifier(unreachable)
-            .verify(&key(0).token(&crn_claims()))
-            .await,
+        verifier.verify(&key(1).token(&crn_claims())).await,
         Err(TokenRejection::UnknownKey { .. })
     ));
-    assert!(
-        verifier(keys)
-            .verify(&key(0).token(&crn_claims()))
-            .await
-            .is_ok()
-    );
+    assert!(verifier.verify(&key(0).token(&crn_claims())).await.is_ok());
+}
+
+#[tokio::test]
+async fn never_reachable_iam_refuses_tokens_with_unknown_key() {
+    let url = closed_port_url().await;
+    let keys = KeyCache::new(HttpKeySource::insecure_allow_http(&url).unwrap());
+    assert!(matches!(
+        keys.refresh().await,
+        Err(KeySourceError::Unreachable { .. })
+    ));
+    assert!(keys.keys().is_empty());
+    assert!(matches!(
+        verifier(keys).verify(&key(0).token(&crn_claims())).await,
+        Err(TokenRejection::UnknownKey { .. })
+    ));
 }
 
 #[tokio::test]
