@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use managed_support::*;
-use osb_core::managed::{AfterDelete, DeleteDuringCreate, Managed, MemoryStore};
+use osb_core::managed::{AfterDelete, DeleteDuringCreate, Managed, MemoryStore, StateStore};
 use osb_core::{
     BindResponse, BindingOperationState, BrokerError, DeprovisionRequest, DeprovisionResponse,
     ErrorKind, Failure, FetchBindingRequest, FetchInstanceRequest, InstanceStateUpdate,
@@ -489,7 +489,7 @@ async fn failed_update_reports_instance_usable_and_update_repeatable() {
     );
     assert_eq!(done.description.as_deref(), Some("Resize failed."));
     // Synchronously the flags travel in the error.
-    let (sync_broker, _) = broker_pair();
+    let (sync_broker, _) = self::broker();
     provision_sync(&sync_broker, "j").await;
     let err = sync_broker
         .update("j", request, &ctx(false))
@@ -506,10 +506,6 @@ async fn failed_update_reports_instance_usable_and_update_repeatable() {
             .await
             .is_ok()
     );
-}
-
-fn broker_pair() -> (Broker, Arc<ManualClock>) {
-    broker()
 }
 
 // ---------------------------------------------------------------- bindings
@@ -924,50 +920,109 @@ async fn async_deprovision_resent_returns_202_and_after_completion_polls_succeed
 
 #[tokio::test]
 async fn after_delete_gone_setting_answers_410_on_poll() {
-    let clock = ManualClock::new();
     let broker = Managed::builder(CountingLogic::new())
         .store(Arc::new(MemoryStore::new()))
-        .clock(clock)
+        .clock(ManualClock::new())
         .after_delete(AfterDelete::Gone)
         .build();
     broker
         .provision("i", provision(ASYNC), &ctx(true))
         .await
         .unwrap();
-    broker.logic().close();
-    for _ in 0..10_000 {
-        if broker.logic().calls().create_instance.contains_key("i") {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    broker.logic().open();
-    loop {
-        let answer = broker
-            .last_operation("i", LastOperationRequest::default(), &ctx(false))
-            .await
-            .unwrap();
-        if answer.state != OperationState::InProgress {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    broker
+    settled(&broker, "i").await;
+    let deleted = broker
         .deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(true))
         .await
         .unwrap();
-    let mut last = None;
+    let DeprovisionResponse::Accepted {
+        operation: Some(delete),
+    } = deleted
+    else {
+        panic!("expected 202")
+    };
     for _ in 0..10_000 {
-        let answer = broker
-            .last_operation("i", LastOperationRequest::default(), &ctx(false))
-            .await;
-        if !matches!(&answer, Ok(op) if op.state == OperationState::InProgress) {
-            last = Some(answer);
+        match poll(&broker, "i", Some(delete.as_str())).await {
+            Ok(answer) if answer.state == OperationState::InProgress => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Ok(answer) => panic!("expected 410, got {answer:?}"),
+            Err(err) => {
+                assert_eq!(err.kind(), ErrorKind::Gone);
+                return;
+            }
+        }
+    }
+    panic!("the delete never finished");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_deprovision_during_sync_create_halts_it_and_polls_show_the_create_failed() {
+    let (broker, _) = broker();
+    let broker = Arc::new(broker);
+    broker.logic().close();
+    let creator = broker.clone();
+    let create =
+        tokio::spawn(async move { creator.provision("i", provision(SYNC), &ctx(false)).await });
+    eventually(|| broker.logic().calls().create_instance.contains_key("i")).await;
+    let deleter = broker.clone();
+    let delete = tokio::spawn(async move {
+        deleter
+            .deprovision("i", deprovision_request(), &ctx(false))
+            .await
+    });
+    // The halted create answers at once, before the delete's work may go on.
+    assert_eq!(kind(create.await.unwrap()), ErrorKind::ConcurrencyError);
+    broker.logic().open();
+    assert_eq!(delete.await.unwrap().unwrap(), DeprovisionResponse::Deleted);
+    // spec.md "Deprovisioning": after a sync delete, last_operation shows the provision failed.
+    let answer = poll(&broker, "i", None).await.unwrap();
+    assert_eq!(answer.state, OperationState::Failed(Failure::Provision));
+    assert_eq!(broker.logic().calls().delete_instance["i"], 1);
+}
+
+#[tokio::test]
+async fn fetch_binding_while_an_unbind_runs_returns_404() {
+    let (broker, _) = broker();
+    provision_sync(&broker, "i").await;
+    broker
+        .bind("i", "b", bind(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    for _ in 0..10_000 {
+        if poll_binding(&broker, "i", "b").await.unwrap().state == BindingOperationState::Succeeded
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert_eq!(last.unwrap().unwrap_err().kind(), ErrorKind::Gone);
+    assert!(
+        broker
+            .fetch_binding("i", "b", FetchBindingRequest::default(), &ctx(false))
+            .await
+            .is_ok()
+    );
+    broker.logic().close();
+    broker
+        .unbind("i", "b", UnbindRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    let fetched = broker
+        .fetch_binding("i", "b", FetchBindingRequest::default(), &ctx(false))
+        .await;
+    assert_eq!(kind(fetched), ErrorKind::NotFound);
+    // A second unbind while the first runs: 202 with the same operation; a bind: 422.
+    assert!(matches!(
+        broker
+            .unbind("i", "b", UnbindRequest::new(SERVICE, ASYNC), &ctx(true))
+            .await
+            .unwrap(),
+        UnbindResponse::Accepted { .. }
+    ));
+    assert_eq!(
+        kind(broker.bind("i", "b", bind(ASYNC), &ctx(true)).await),
+        ErrorKind::ConcurrencyError
+    );
+    broker.logic().open();
 }
 
 #[tokio::test]
@@ -985,31 +1040,14 @@ async fn tombstones_answer_polls_until_their_retention_ends() {
     clock.advance(Duration::from_secs(24 * 60 * 60));
     assert_eq!(kind(poll(&broker, "i", None).await), ErrorKind::NotFound);
     assert_eq!(broker.purge_tombstones().await.unwrap(), 1);
-    assert_eq!(broker.store().load_instance_count(), 0);
-}
-
-trait Count {
-    fn load_instance_count(&self) -> usize;
-}
-
-impl Count for Arc<MemoryStore> {
-    fn load_instance_count(&self) -> usize {
-        use osb_core::managed::StateStore;
-        futures_lite_block(self.list_instances(None, 1000))
+    assert!(
+        broker
+            .store()
+            .list_instances(None, 10)
+            .await
             .unwrap()
-            .len()
-    }
-}
-
-fn futures_lite_block<F: std::future::Future>(future: F) -> F::Output {
-    // The memory store never waits, so one poll finishes it.
-    let mut future = std::pin::pin!(future);
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(output) => output,
-        std::task::Poll::Pending => panic!("memory store pending"),
-    }
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -56,14 +56,10 @@ pub(super) fn order_of_checks(check: &DeleteCheck<'_>) -> Result<DeleteDecision,
         return Err(BrokerError::concurrency_error());
     }
     // 4. Busy with its own create → halt it (default) or refuse.
-    let halts = match running {
-        Some(op) if check.during_create == DeleteDuringCreate::Refuse => {
-            let _ = op;
-            return Err(BrokerError::concurrency_error());
-        }
-        Some(op) => Some(op.token.clone()),
-        None => None,
-    };
+    let halts = running.map(|create| create.token.clone());
+    if halts.is_some() && check.during_create == DeleteDuringCreate::Refuse {
+        return Err(BrokerError::concurrency_error());
+    }
     // 5. An async-only delete without accepts_incomplete → 422 AsyncRequired.
     if check.asynchronous && !check.accepts_incomplete {
         return Err(BrokerError::async_required());

@@ -35,7 +35,7 @@ use crate::update::{UpdateRequest, UpdateResponse};
 use super::clock::{Clock, SystemClock, Timestamp};
 use super::logic::{Execution, OperationKind, ServiceLogic};
 use super::record::{Lease, Lifecycle, Outcome};
-use super::store::{CasError, MemoryStore, StateStore, StoreError};
+use super::store::{CasError, MemoryStore, StateStore};
 use tasks::TaskSet;
 
 /// How often a compare-and-set is retried after conflicts before answering 422
@@ -54,6 +54,52 @@ const INTERRUPTED: &str =
 /// Asynchronous operations run as tasks owned by this value: [`Managed::shutdown`] stops them,
 /// and so does dropping it. An operation stopped that way keeps its lease until it expires; then
 /// any replica (or this broker after a restart) resumes or fails it.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use async_trait::async_trait;
+/// use osb_core::catalog::{Catalog, Plan, Service};
+/// use osb_core::managed::{
+///     AfterDelete, DeprovisionError, InstanceRecord, LogicError, Managed, MemoryStore, ServiceLogic,
+/// };
+/// use osb_core::{ApiVersion, ProvisionRequest, ProvisionedInstance, RequestContext, ServiceBroker};
+///
+/// #[derive(Debug)]
+/// struct Nothing(Arc<Catalog>);
+///
+/// #[async_trait]
+/// impl ServiceLogic for Nothing {
+///     fn catalog(&self) -> Arc<Catalog> {
+///         self.0.clone()
+///     }
+///     async fn create_instance(&self, _: &str, _: &ProvisionRequest) -> Result<ProvisionedInstance, LogicError> {
+///         Ok(ProvisionedInstance::default())
+///     }
+///     async fn delete_instance(&self, _: &str, _: &InstanceRecord) -> Result<(), DeprovisionError> {
+///         Ok(())
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let catalog = Catalog::new(vec![Service::new("s", "nothing", "Nothing", false).with_plan(Plan::new("p", "p", "P"))]);
+/// let broker = Managed::builder(Nothing(Arc::new(catalog)))
+///     .store(Arc::new(MemoryStore::new())) // or a durable store shared by replicas
+///     .after_delete(AfterDelete::Gone)
+///     .tombstone_retention(Duration::from_secs(3600))
+///     .build();
+/// broker.recover().await?; // settle operations a previous process left behind
+/// let ctx = RequestContext::new(ApiVersion::V2_17);
+/// broker.provision("i-1", ProvisionRequest::new("s", "p"), &ctx).await?;
+/// // Deleting an unknown instance: 410 Gone.
+/// let gone = broker.deprovision("i-2", osb_core::DeprovisionRequest::new("s", "p"), &ctx).await;
+/// assert_eq!(gone.unwrap_err().status().as_u16(), 410);
+/// broker.shutdown().await;
+/// # Ok::<(), osb_core::BrokerError>(())
+/// # }).unwrap();
+/// ```
 pub struct Managed<L, S = MemoryStore> {
     engine: Engine<L, S>,
     tasks: Arc<TaskSet>,
@@ -433,10 +479,6 @@ fn internal(err: impl Into<crate::error::BoxError>) -> BrokerError {
     BrokerError::internal(err)
 }
 
-fn cas_failed(err: StoreError) -> BrokerError {
-    internal(err)
-}
-
 /// The answer after too many conflicting writes in a row.
 fn contended() -> BrokerError {
     BrokerError::concurrency_error()
@@ -446,7 +488,7 @@ fn contended() -> BrokerError {
 fn retry(err: CasError) -> Result<(), BrokerError> {
     match err {
         CasError::Conflict => Ok(()),
-        CasError::Store(err) => Err(cas_failed(err)),
+        CasError::Store(err) => Err(internal(err)),
     }
 }
 

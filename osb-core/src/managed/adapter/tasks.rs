@@ -1,10 +1,12 @@
 //! Background work: the task set the adapter owns, and running an operation under its lease.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::{Engine, INTERRUPTED};
@@ -19,8 +21,9 @@ use crate::operation::OperationToken;
 pub(super) struct TaskSet {
     set: Mutex<JoinSet<()>>,
     operations: Mutex<HashMap<OperationToken, AbortHandle>>,
-    /// Operations whose work runs in this process right now (background or inline).
-    local: Mutex<HashSet<OperationToken>>,
+    /// Operations whose work runs in this process right now (background or inline), each with
+    /// the signal that halts it.
+    local: Mutex<HashMap<OperationToken, Arc<Notify>>>,
     closed: AtomicBool,
 }
 
@@ -72,8 +75,18 @@ impl TaskSet {
         true
     }
 
-    /// Aborts the task running operation `token` here, if any.
+    /// Halts operation `token` if its work runs here: signals inline work and aborts its task.
     pub(super) fn abort(&self, token: &OperationToken) {
+        let halt = self
+            .local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+            .cloned();
+        if let Some(halt) = halt {
+            // `notify_one` stores a permit, so a halt that comes before the work awaits it counts.
+            halt.notify_one();
+        }
         let handle = self
             .operations
             .lock()
@@ -89,7 +102,7 @@ impl TaskSet {
         self.local
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(token)
+            .contains_key(token)
     }
 
     pub(super) fn len(&self) -> usize {
@@ -190,12 +203,13 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         token: &OperationToken,
         work: F,
     ) -> Option<F::Output> {
+        let halt = Arc::new(Notify::new());
         let _local = self.tasks.upgrade().map(|tasks| {
             tasks
                 .local
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(token.clone());
+                .insert(token.clone(), halt.clone());
             LocalGuard {
                 tasks: self.tasks.clone(),
                 token: token.clone(),
@@ -208,6 +222,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         loop {
             tokio::select! {
                 output = &mut work => return Some(output),
+                () = halt.notified() => return None,
                 _ = ticks.tick() => {
                     if !self.renew(target, token).await {
                         return None;
