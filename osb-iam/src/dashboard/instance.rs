@@ -43,7 +43,8 @@ where
 /// `dashboard_url`s of the form `…/dashboard/<URL-encoded instance CRN>` (NOTES.md §6).
 ///
 /// The segment is percent-decoded; an empty, non-UTF-8, overlong or control-character-holding
-/// one is no instance.
+/// one is no instance. The prefix is matched against the path as the guard sees it: behind a
+/// router that strips a mount prefix (axum's `nest`), give the stripped form.
 ///
 /// # Example
 ///
