@@ -5,24 +5,6 @@
 //! store types ([`MemoryStore`](super::MemoryStore), and the SQL stores behind their features),
 //! so a broker keeps one store. The payloads are opaque here: osb-core knows nothing of IBM's
 //! metering API; `osb-iam`'s metering reporter writes and reads them.
-//!
-//! # What a store must guarantee
-//!
-//! 1. **Identity.** An entry is keyed by its `key`, fixed when it is enqueued. Enqueueing a key
-//!    that is already pending or rejected changes nothing (the first payload wins), so a record
-//!    is never queued twice under one identity and never under a second one.
-//! 2. **Write before send.** [`enqueue`](UsageOutbox::enqueue) returns only once the entries are
-//!    durable (for a durable store); a sender reads entries only from the store.
-//! 3. **Leave only when settled.** An entry leaves the pending set only through
-//!    [`settle`](UsageOutbox::settle): delivered entries are removed, rejected ones are kept with
-//!    their reason until [`remove_rejected`](UsageOutbox::remove_rejected).
-//! 4. **Leases.** [`lease_due`](UsageOutbox::lease_due) atomically picks due entries and moves
-//!    their `not_before` to the lease's end, so two replicas never send the same entry at the
-//!    same time; a crashed sender's entries become due again when the lease ends.
-//! 5. **Claims.** [`claim_collections`](UsageOutbox::claim_collections) gives each collection key
-//!    to one owner at a time; [`finish_collections`](UsageOutbox::finish_collections) enqueues the
-//!    collected entries and marks the claims done in one atomic step, so a claim is done exactly
-//!    when its records are queued.
 
 use std::fmt;
 
@@ -136,8 +118,25 @@ pub struct OutboxStats {
     pub rejected: u64,
 }
 
-/// Usage records on their way out, and collection claims. See the [module docs](self) for what
-/// an implementation must guarantee.
+/// Usage records on their way out, and collection claims.
+///
+/// # What an implementation must guarantee
+///
+/// 1. **Identity.** An entry is keyed by its `key`, fixed when it is enqueued. Enqueueing a key
+///    that is already pending or rejected changes nothing (the first payload wins), so a record
+///    is never queued twice under one identity and never under a second one.
+/// 2. **Write before send.** [`enqueue`](UsageOutbox::enqueue) returns only once the entries are
+///    durable (for a durable store); a sender reads entries only from the store.
+/// 3. **Leave only when settled.** An entry leaves the pending set only through
+///    [`settle`](UsageOutbox::settle): delivered entries are removed, rejected ones are kept with
+///    their reason until [`remove_rejected`](UsageOutbox::remove_rejected).
+/// 4. **Leases.** [`lease_due`](UsageOutbox::lease_due) atomically picks due entries and moves
+///    their `not_before` to the lease's end, so two replicas never send the same entry at the
+///    same time; a crashed sender's entries become due again when the lease ends.
+/// 5. **Claims.** [`claim_collections`](UsageOutbox::claim_collections) gives each collection key
+///    to one owner at a time; [`finish_collections`](UsageOutbox::finish_collections) enqueues the
+///    collected entries and marks the claims done in one atomic step, so a claim is done exactly
+///    when its records are queued.
 ///
 /// The trait is object-safe: `Arc<dyn UsageOutbox>` is an outbox too.
 ///
