@@ -123,12 +123,18 @@
 //! # Feature flags
 //!
 //! - `tokio` (default): background execution of asynchronous operations in the managed adapter.
+//! - `sqlite`: [`managed::SqliteStore`], durable state in one SQLite file (compiled in).
+//! - `postgres`: [`managed::PostgresStore`], durable state shared by several replicas.
+//! - `postgres-tls`: TLS (rustls) for PostgreSQL connections.
+//! - `conformance`: [`managed::conformance`] and [`state_store_conformance!`], the test suite
+//!   for [`managed::StateStore`] implementations.
 //!
 //! # Dependencies
 //!
 //! Besides the project's chosen crates (`serde`, `serde_json`, `http`, `async-trait`,
 //! `thiserror`, `uuid`): `base64` decodes originating identities, `semver` checks
-//! `maintenance_info.version` as SemVer 2.0 demands, `tracing` logs.
+//! `maintenance_info.version` as SemVer 2.0 demands, `tracing` logs. The SQL stores use `sqlx`
+//! with runtime-checked queries (building needs no database).
 //!
 //! # Stability
 //!

@@ -57,6 +57,25 @@ async fn sqlite_records_survive_reopening_the_file() {
     assert!(v2 > v1);
 }
 
+#[tokio::test]
+async fn sqlite_relaxed_durability_still_keeps_records_across_reopening() {
+    let path = sqlite_path();
+    let store = SqliteStore::builder(&path)
+        .relaxed_durability()
+        .open()
+        .await
+        .expect("open");
+    let saved = record("small");
+    let v1 = store
+        .save_instance("i-1", None, &saved)
+        .await
+        .expect("create");
+    store.close().await;
+    let reopened = SqliteStore::open(&path).await.expect("reopen");
+    let loaded = reopened.load_instance("i-1").await.expect("load");
+    assert_eq!(loaded.map(|v| (v.version, v.record)), Some((v1, saved)));
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn sqlite_file_is_created_readable_by_its_owner_only() {

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::sql::{self, Encoded, Migration, failed, timed};
@@ -30,6 +31,9 @@ const MIGRATIONS: &[Migration] = &[
 // The `UsageOutbox` impl, a child module so it reaches the pool.
 #[path = "postgres_outbox.rs"]
 mod outbox;
+
+/// A pooled connection idle this long is pinged before use: the server may have restarted.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// The advisory lock that serialises migrations across replicas ("osb_core" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6f73_625f_636f_7265;
@@ -103,9 +107,10 @@ const BINDINGS: Table = Table {
 ///
 /// Every operation runs under the [query timeout](PostgresStoreBuilder::query_timeout), and
 /// the server enforces the same `statement_timeout`, so a slow or unreachable database yields
-/// a [`StoreError`] (a 500 for the platform) instead of a hang. Connections are checked before
-/// use and reopened as needed: once the database is back the store works again, no restart
-/// needed.
+/// a [`StoreError`] (a 500 for the platform) instead of a hang. Connections are checked when
+/// they return to the pool and, after a second of idleness, again before use; broken ones are
+/// replaced: once the database is back the store works again, no restart needed (a connection
+/// broken less than a second before its next use fails that one request).
 ///
 /// The table holds binding credentials: restrict access to the database accordingly. TLS is
 /// available with the `postgres-tls` feature (`sslmode=verify-full&sslrootcert=…` in the URL).
@@ -234,6 +239,18 @@ impl PostgresStoreBuilder {
             .acquire_timeout(self.query_timeout)
             .idle_timeout(Duration::from_secs(600))
             .max_lifetime(Duration::from_secs(1800))
+            // sqlx tests every connection when it goes back to the pool (off the request
+            // path); test again before use only one that sat idle long enough for the server
+            // to have gone away meanwhile, so a busy pool pays no extra round trip per query.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options);
         let store = PostgresStore {
             pool,

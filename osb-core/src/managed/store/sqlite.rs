@@ -84,8 +84,9 @@ const BINDINGS: Table = Table {
 ///
 /// The file is opened in WAL mode with `synchronous = FULL`: a write that returned `Ok` (and so
 /// an answer the platform already got) survives a process crash *and* a power loss or kernel
-/// panic. `NORMAL` would be faster but may lose the last commits on power loss, and a lost
-/// provision record is a second database created on the platform's retry. Versioned schema
+/// panic. `NORMAL` ([`relaxed_durability`](SqliteStoreBuilder::relaxed_durability)) is several
+/// times faster for writes but may lose the last commits on power loss, and a lost provision
+/// record is a second database created on the platform's retry. Versioned schema
 /// migrations, embedded in the binary, run at [`open`](SqliteStoreBuilder::open) inside a
 /// `BEGIN IMMEDIATE` transaction, so two processes opening the same file at once apply each
 /// migration exactly once. On Unix a new file is created readable by its owner only (`0600`):
@@ -142,6 +143,7 @@ pub struct SqliteStoreBuilder {
     path: PathBuf,
     query_timeout: Duration,
     max_connections: u32,
+    relaxed_durability: bool,
 }
 
 impl SqliteStoreBuilder {
@@ -164,6 +166,19 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// Trades durability on power loss for write speed: `synchronous = NORMAL` instead of
+    /// `FULL`, so a commit no longer waits for the disk. Writes still survive a crash or
+    /// `SIGKILL` of the broker, and the file is never corrupted, but a power loss or kernel
+    /// panic may undo the last commits, answers the platform already received included: it
+    /// may then create a second instance on a retry, or leave one it no longer knows about.
+    /// Only for disks you can lose, or hosts that cannot lose power unannounced.
+    ///
+    /// Default: off (`FULL`, every commit on disk before it returns).
+    pub fn relaxed_durability(mut self) -> Self {
+        self.relaxed_durability = true;
+        self
+    }
+
     /// Opens (creating if needed) the file and applies pending migrations.
     ///
     /// # Errors
@@ -176,7 +191,11 @@ impl SqliteStoreBuilder {
             .filename(&self.path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if self.relaxed_durability {
+                SqliteSynchronous::Normal
+            } else {
+                SqliteSynchronous::Full
+            })
             .busy_timeout(self.query_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(self.max_connections)
@@ -230,6 +249,7 @@ impl SqliteStore {
             path: path.as_ref().to_owned(),
             query_timeout: sql::DEFAULT_QUERY_TIMEOUT,
             max_connections: 4,
+            relaxed_durability: false,
         }
     }
 
