@@ -14,16 +14,24 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         &self,
         instance_id: &str,
     ) -> Result<Option<Versioned<InstanceRecord>>, BrokerError> {
+        Ok(self.settle_instance(instance_id).await?.0)
+    }
+
+    /// [`Engine::instance`], also saying whether this call settled an operation.
+    pub(super) async fn settle_instance(
+        &self,
+        instance_id: &str,
+    ) -> Result<(Option<Versioned<InstanceRecord>>, bool), BrokerError> {
         let store = &self.core.store;
         for _ in 0..MAX_ATTEMPTS {
             let Some(mut current) = store.load_instance(instance_id).await.map_err(internal)?
             else {
-                return Ok(None);
+                return Ok((None, false));
             };
             let now = self.core.now();
             let settle = self.settle(&mut current.record.lifecycle, now);
             match &settle {
-                Settle::Nothing => return Ok(Some(current)),
+                Settle::Nothing => return Ok((Some(current), false)),
                 Settle::Failed(_) => current.record.pending_update = None,
                 Settle::Resume(..) => {}
             }
@@ -35,7 +43,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                     current.version = version;
                     self.after_settle(Target::Instance(instance_id.to_owned()), settle)
                         .await;
-                    return Ok(Some(current));
+                    return Ok((Some(current), true));
                 }
                 Err(err) => retry(err)?,
             }
@@ -49,6 +57,15 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         instance_id: &str,
         binding_id: &str,
     ) -> Result<Option<Versioned<BindingRecord>>, BrokerError> {
+        Ok(self.settle_binding(instance_id, binding_id).await?.0)
+    }
+
+    /// [`Engine::binding`], also saying whether this call settled an operation.
+    pub(super) async fn settle_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> Result<(Option<Versioned<BindingRecord>>, bool), BrokerError> {
         let store = &self.core.store;
         for _ in 0..MAX_ATTEMPTS {
             let Some(mut current) = store
@@ -56,12 +73,12 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 .await
                 .map_err(internal)?
             else {
-                return Ok(None);
+                return Ok((None, false));
             };
             let now = self.core.now();
             let settle = self.settle(&mut current.record.lifecycle, now);
             if matches!(settle, Settle::Nothing) {
-                return Ok(Some(current));
+                return Ok((Some(current), false));
             }
             match store
                 .save_binding(
@@ -76,7 +93,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                     current.version = version;
                     let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
                     self.after_settle(target, settle).await;
-                    return Ok(Some(current));
+                    return Ok((Some(current), true));
                 }
                 Err(err) => retry(err)?,
             }

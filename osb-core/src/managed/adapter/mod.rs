@@ -285,8 +285,10 @@ impl<L: ServiceLogic, S: StateStore> Managed<L, S> {
     }
 
     /// Runs [`Managed::recover`] and [`Managed::purge_tombstones`] every `period` in a task
-    /// owned by this adapter, until [`Managed::shutdown`] or drop.
+    /// owned by this adapter, until [`Managed::shutdown`] or drop. A zero `period` counts as
+    /// one millisecond.
     pub fn spawn_maintenance(&self, period: Duration) {
+        let period = period.max(Duration::from_millis(1));
         let engine = self.engine.clone();
         self.tasks.spawn(None, async move {
             let mut ticks = tokio::time::interval(period);
@@ -439,15 +441,10 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             };
             after = Some(last.clone());
             for (instance_id, versioned) in page {
-                if versioned.record.lifecycle.running().is_some() {
-                    let before = versioned.version;
-                    if self
-                        .instance(&instance_id)
-                        .await?
-                        .is_some_and(|v| v.version != before)
-                    {
-                        settled += 1;
-                    }
+                if versioned.record.lifecycle.running().is_some()
+                    && self.settle_instance(&instance_id).await?.1
+                {
+                    settled += 1;
                 }
                 let bindings = self
                     .core
@@ -456,15 +453,10 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                     .await
                     .map_err(internal)?;
                 for (binding_id, versioned) in bindings {
-                    if versioned.record.lifecycle.running().is_some() {
-                        let before = versioned.version;
-                        if self
-                            .binding(&instance_id, &binding_id)
-                            .await?
-                            .is_some_and(|v| v.version != before)
-                        {
-                            settled += 1;
-                        }
+                    if versioned.record.lifecycle.running().is_some()
+                        && self.settle_binding(&instance_id, &binding_id).await?.1
+                    {
+                        settled += 1;
                     }
                 }
             }
