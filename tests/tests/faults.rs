@@ -15,10 +15,24 @@ use osb_core::{ProvisionRequest, ProvisionedInstance};
 use osb_e2e_tests::platform::provision_body;
 use osb_e2e_tests::{RunningBroker, test_config};
 use osb_tower::auth::Basic;
+use tokio::sync::Notify;
 
-/// The example's logic, except that instance `panic` panics and instance `hang` never finishes.
+/// The example's logic, except that instance `panic` panics, instance `hang` never finishes,
+/// and instance `slow` says it started, then takes half a second.
 #[derive(Debug)]
-struct Faulty(Databases);
+struct Faulty(Databases, Arc<Notify>);
+
+fn faulty_app(request_timeout: Duration) -> (axum::Router, Arc<Notify>) {
+    let config = test_config();
+    let started = Arc::new(Notify::new());
+    let logic = Faulty(
+        Databases::new(config.provision_time).unwrap(),
+        started.clone(),
+    );
+    let broker = Arc::new(Managed::builder(logic).build());
+    let auth = Basic::new(&config.username, &config.password);
+    (minimal_broker::app(broker, auth, request_timeout), started)
+}
 
 #[async_trait]
 impl ServiceLogic for Faulty {
@@ -38,6 +52,11 @@ impl ServiceLogic for Faulty {
         match instance_id {
             "panic" => panic!("the logic panicked"),
             "hang" => std::future::pending().await,
+            "slow" => {
+                self.1.notify_one();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                self.0.create_instance(instance_id, request).await
+            }
             _ => self.0.create_instance(instance_id, request).await,
         }
     }
@@ -53,12 +72,8 @@ impl ServiceLogic for Faulty {
 
 #[tokio::test]
 async fn panicking_and_hanging_requests_do_not_stop_the_others() {
-    let config = test_config();
-    let logic = Faulty(Databases::new(config.provision_time).unwrap());
-    let broker = Arc::new(Managed::builder(logic).build());
-    let auth = Basic::new(&config.username, &config.password);
     // A short request timeout so the hung request is answered within the test.
-    let app = minimal_broker::app(broker, auth, Duration::from_secs(2));
+    let (app, _) = faulty_app(Duration::from_secs(2));
     let server = RunningBroker::router(app).await;
     let platform = server.platform();
 
@@ -97,4 +112,25 @@ async fn panicking_and_hanging_requests_do_not_stop_the_others() {
     hung.expect_error(503, None);
     platform.catalog().await.expect(200);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_the_request_in_flight_finish() {
+    let (app, started) = faulty_app(Duration::from_secs(30));
+    let server = RunningBroker::router(app).await;
+    let platform = server.platform();
+    let in_flight = {
+        let platform = platform.clone();
+        tokio::spawn(async move {
+            platform
+                .provision("slow", &provision_body(SMALL_PLAN_ID), false)
+                .await
+        })
+    };
+    started.notified().await;
+    let url = server.url().to_owned();
+    server.stop().await;
+    in_flight.await.unwrap().expect(201);
+    // Once stopped, nothing listens any more.
+    assert!(reqwest::get(format!("{url}/healthz")).await.is_err());
 }
