@@ -57,6 +57,43 @@ pub struct IamClaims {
 }
 
 impl IamClaims {
+    /// Claims with only `iam_id` and `exp` set: for testing code that reads claims (the
+    /// verifier builds them from tokens). Set the other public fields directly; [`raw`](Self::raw)
+    /// holds `iam_id` and `exp` only.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::IamClaims;
+    ///
+    /// let mut claims = IamClaims::new("iam-ServiceId-1234", 4_102_444_800);
+    /// claims.scope = Some("ibm openid".to_owned());
+    /// assert!(claims.has_scope("openid"));
+    /// assert_eq!(claims.raw()["iam_id"], "iam-ServiceId-1234");
+    /// ```
+    pub fn new(iam_id: impl Into<String>, exp: u64) -> Self {
+        let iam_id = iam_id.into();
+        let json = serde_json::json!({ "iam_id": iam_id, "exp": exp }).to_string();
+        Self {
+            iam_id,
+            sub: None,
+            sub_type: None,
+            account_id: None,
+            client_id: None,
+            scope: None,
+            grant_type: None,
+            exp,
+            iat: None,
+            nbf: None,
+            name: None,
+            email: None,
+            raw: Arc::new(RawClaims {
+                json: json.into_bytes().into_boxed_slice(),
+                map: OnceLock::new(),
+            }),
+        }
+    }
+
     /// Every claim of the token, as sent (parsed on first use).
     pub fn raw(&self) -> &Map<String, Value> {
         self.raw.map()

@@ -300,3 +300,25 @@ fn plain_http_key_source_needs_the_insecure_constructor() {
     assert!(HttpKeySource::insecure_allow_http("http://127.0.0.1:1/identity/keys").is_ok());
     assert!(HttpKeySource::insecure_allow_http("ftp://127.0.0.1/keys").is_err());
 }
+
+#[tokio::test]
+async fn cached_token_is_checked_again_when_its_kid_gets_other_key_material() {
+    let server = FakeEndpoint::jwks(&[key(0)]).await;
+    let keys = KeyCache::new(source(&server));
+    keys.refresh().await.unwrap();
+    let verifier = verifier(keys.clone());
+    let token = key(0).token(&crn_claims());
+    assert!(verifier.verify(&token).await.is_ok()); // verified, now cached
+
+    let mut impostor = key(1).jwk();
+    impostor["kid"] = key(0).kid.clone().into();
+    server.answer(Canned::json(
+        200,
+        &serde_json::json!({ "keys": [impostor] }),
+    ));
+    keys.refresh().await.unwrap();
+    assert_eq!(
+        verifier.verify(&token).await,
+        Err(TokenRejection::BadSignature)
+    );
+}

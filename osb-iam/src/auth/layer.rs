@@ -1,7 +1,7 @@
 use tower::Layer;
 
 use super::IamAuth;
-use crate::keys::InvalidKeysUrl;
+use crate::keys::{HttpKeySource, KeyCache};
 use crate::{Environment, Policy, Verifier};
 
 /// Wraps services in [`IamAuth`]: only requests with a valid IAM bearer token get through.
@@ -15,9 +15,10 @@ use crate::{Environment, Policy, Verifier};
 /// // controller's tokens for this broker, verified against production IAM's keys.
 /// let layer = IamAuthLayer::bearer_crn(
 ///     "crn:v1:bluemix:public:resource-controller::a/0123::resource-broker:4f4e…",
-/// )?;
-/// # let _ = layer;
-/// # Ok::<(), osb_iam::keys::InvalidKeysUrl>(())
+/// );
+/// assert!(layer.verifier().policy().allows_iam_id(
+///     "crn-crn:v1:bluemix:public:resource-controller::a/0123::resource-broker:4f4e…"
+/// ));
 /// ```
 #[derive(Debug, Clone)]
 pub struct IamAuthLayer {
@@ -36,16 +37,17 @@ impl IamAuthLayer {
     /// Keys are fetched on the first request (and on every unknown `kid`, rate-limited). For a
     /// periodic refresh, which also drops keys IAM has withdrawn, keep the task of
     /// `layer.verifier().keys().spawn_refresh(..)`.
-    ///
-    /// # Errors
-    ///
-    /// Never for the production preset; the type is shared with custom environments.
-    pub fn bearer_crn(broker_crn: &str) -> Result<Self, InvalidKeysUrl> {
-        Ok(Self::new(
-            Environment::PRODUCTION
-                .verifier(Policy::bearer_crn(broker_crn))?
+    pub fn bearer_crn(broker_crn: &str) -> Self {
+        let keys = HttpKeySource::new(Environment::PRODUCTION.keys_url())
+            // OK because the production keys URL is a constant, valid `https` URL (and the
+            // `IamAuthLayer` doctest builds it).
+            .expect("the production IAM keys URL is a valid https URL");
+        let policy = Policy::bearer_crn(broker_crn);
+        Self::new(
+            Verifier::builder(KeyCache::new(keys), policy)
+                .issuer(Environment::PRODUCTION.issuer())
                 .build(),
-        ))
+        )
     }
 
     /// The verifier.

@@ -78,10 +78,6 @@ impl PublicKey {
         &self.kid
     }
 
-    pub(crate) fn kid_arc(&self) -> &Arc<str> {
-        &self.kid
-    }
-
     /// The size of the RSA modulus in bits.
     pub fn modulus_bits(&self) -> usize {
         self.modulus_bits

@@ -127,7 +127,7 @@ impl Verifier {
         if let Some(hash) = hash {
             inner
                 .token_cache
-                .insert(hash, claims.clone(), key.kid_arc().clone(), now);
+                .insert(hash, claims.clone(), key.clone(), now);
         }
         self.admit(claims)
     }
@@ -224,8 +224,9 @@ impl VerifierBuilder {
     }
 
     /// How many verified tokens to remember (by SHA-256 of the whole token), so a repeated token
-    /// skips the RSA check. Entries are never served at or after `exp`, nor once their key is
-    /// no longer published; the policy is checked on every request. 0 disables the cache.
+    /// skips the RSA check. Entries are never served at or after `exp`, nor after the key set
+    /// was refreshed (the token is then checked again); the policy is checked on every request.
+    /// 0 disables the cache.
     ///
     /// Default: 1024.
     pub fn token_cache_capacity(mut self, entries: usize) -> Self {

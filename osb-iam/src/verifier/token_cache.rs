@@ -6,17 +6,20 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use crate::IamClaims;
-use crate::keys::KeySet;
+use crate::keys::{KeySet, PublicKey};
 
 type TokenHash = [u8; 32];
 
 struct Entry {
     claims: IamClaims,
-    kid: Arc<str>,
+    /// The key that verified the token: the entry is served only while this very key (not just
+    /// its `kid`) is still in the cache's key set.
+    key: Arc<PublicKey>,
 }
 
 /// A bounded map from token hash to verified claims. An entry is served only while `now < exp`
-/// (no leeway) and while its signing key is still published; when full, expired entries are
+/// (no leeway) and while its signing key is still the one in memory (a refresh that replaces the
+/// key set therefore empties the cache in effect: one RSA check per token again, every refresh); when full, expired entries are
 /// dropped, and if that frees nothing the whole map is cleared (bounded memory, no bookkeeping).
 pub(super) struct TokenCache {
     capacity: usize,
@@ -41,10 +44,13 @@ impl TokenCache {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = entries.get(hash)?;
-        (now < entry.claims.exp && keys.contains(&entry.kid)).then(|| entry.claims.clone())
+        let published = keys
+            .get(entry.key.kid())
+            .is_some_and(|key| Arc::ptr_eq(key, &entry.key));
+        (now < entry.claims.exp && published).then(|| entry.claims.clone())
     }
 
-    pub(super) fn insert(&self, hash: TokenHash, claims: IamClaims, kid: Arc<str>, now: u64) {
+    pub(super) fn insert(&self, hash: TokenHash, claims: IamClaims, key: Arc<PublicKey>, now: u64) {
         if self.capacity == 0 || claims.exp <= now {
             return;
         }
@@ -58,7 +64,7 @@ impl TokenCache {
                 entries.clear();
             }
         }
-        entries.insert(hash, Entry { claims, kid });
+        entries.insert(hash, Entry { claims, key });
     }
 
     pub(super) fn capacity(&self) -> usize {
