@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -28,11 +29,33 @@ use serde_json::Value;
 /// assert!("cloudfoundry not-base64!".parse::<OriginatingIdentity>().is_err());
 /// # Ok::<(), osb_core::identity::InvalidOriginatingIdentity>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct OriginatingIdentity {
-    platform: String,
-    value: Value,
-    encoded: String,
+    /// `<platform> <base64>`, trimmed: one allocation for both parts.
+    header: String,
+    /// Where the platform ends in `header` (the space is at this index).
+    platform_len: usize,
+    /// The decoded JSON. Parsing validates the JSON without building it (no allocation); the
+    /// value is built on first access, as most brokers never look at it.
+    value: OnceLock<Value>,
+}
+
+impl PartialEq for OriginatingIdentity {
+    /// Same platform and same encoded value (the header as received, or as [`Self::new`] encoded
+    /// it); equal encodings always decode to equal values.
+    fn eq(&self, other: &Self) -> bool {
+        self.header == other.header
+    }
+}
+
+impl fmt::Debug for OriginatingIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OriginatingIdentity")
+            .field("platform", &self.platform())
+            .field("value", self.value())
+            .field("encoded", &self.encoded())
+            .finish()
+    }
 }
 
 /// Why an `X-Broker-API-Originating-Identity` value was refused.
@@ -66,25 +89,38 @@ impl OriginatingIdentity {
         }
         let encoded = base64::engine::general_purpose::STANDARD.encode(value.to_string());
         Ok(Self {
-            platform,
-            value,
-            encoded,
+            platform_len: platform.len(),
+            header: format!("{platform} {encoded}"),
+            value: OnceLock::from(value),
         })
     }
 
     /// The platform name (`cloudfoundry`, `kubernetes`, `ibmcloud`, …).
     pub fn platform(&self) -> &str {
-        &self.platform
+        self.header.get(..self.platform_len).unwrap_or_default()
+    }
+
+    /// The base64 part of the header.
+    fn encoded(&self) -> &str {
+        self.header.get(self.platform_len + 1..).unwrap_or_default()
     }
 
     /// The decoded JSON value.
     pub fn value(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| {
+            // `from_str` validated exactly this: base64 of JSON that `Value` accepts, so the
+            // fallback is never taken.
+            DECODER
+                .decode(self.encoded())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or(Value::Null)
+        })
     }
 
     /// A string field of the decoded object, if it is an object holding that field.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.value.get(name).and_then(Value::as_str)
+        self.value().get(name).and_then(Value::as_str)
     }
 
     /// Cloud Foundry's `user_id`.
@@ -104,7 +140,7 @@ impl OriginatingIdentity {
 
     /// Kubernetes' `groups`.
     pub fn groups(&self) -> impl Iterator<Item = &str> {
-        self.value
+        self.value()
             .get("groups")
             .and_then(Value::as_array)
             .into_iter()
@@ -114,12 +150,12 @@ impl OriginatingIdentity {
 
     /// IBM Cloud's `iam_id`; when IBM sends a bare string, that string.
     pub fn iam_id(&self) -> Option<&str> {
-        self.field("iam_id").or_else(|| self.value.as_str())
+        self.field("iam_id").or_else(|| self.value().as_str())
     }
 
     /// The header value, `<platform> <base64>`, as received (or as encoded by [`Self::new`]).
     pub fn to_header_value(&self) -> String {
-        format!("{} {}", self.platform, self.encoded)
+        self.header.clone()
     }
 }
 
@@ -143,16 +179,108 @@ impl FromStr for OriginatingIdentity {
         if platform.is_empty() || encoded.is_empty() {
             return Err(InvalidOriginatingIdentity::Format);
         }
-        let bytes = DECODER
-            .decode(encoded)
-            .map_err(|_| InvalidOriginatingIdentity::Base64)?;
-        let value: Value =
-            serde_json::from_slice(&bytes).map_err(|_| InvalidOriginatingIdentity::Json)?;
+        // Typical identities are a few dozen bytes: decode them on the stack.
+        let mut stack = [0_u8; 512];
+        let heap;
+        let bytes = match DECODER.decode_slice(encoded, &mut stack) {
+            Ok(len) => stack.get(..len).unwrap_or_default(),
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+                heap = DECODER
+                    .decode(encoded)
+                    .map_err(|_| InvalidOriginatingIdentity::Base64)?;
+                heap.as_slice()
+            }
+            Err(base64::DecodeSliceError::DecodeError(_)) => {
+                return Err(InvalidOriginatingIdentity::Base64);
+            }
+        };
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        serde::Deserialize::deserialize(&mut deserializer)
+            .and_then(|ValidJson| deserializer.end())
+            .map_err(|_| InvalidOriginatingIdentity::Json)?;
+        let mut header = String::with_capacity(platform.len() + 1 + encoded.len());
+        header.push_str(platform);
+        header.push(' ');
+        header.push_str(encoded);
         Ok(Self {
-            platform: platform.to_owned(),
-            value,
-            encoded: encoded.to_owned(),
+            header,
+            platform_len: platform.len(),
+            value: OnceLock::new(),
         })
+    }
+}
+
+/// Accepts exactly the JSON documents `serde_json::Value` accepts (same parser, same
+/// `deserialize_any` path: UTF-8, escapes and surrogates, number ranges, nesting limit) without
+/// building anything.
+struct ValidJson;
+
+impl<'de> serde::Deserialize<'de> for ValidJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValidJson)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ValidJson {
+    type Value = ValidJson;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_none<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<ValidJson>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        // Keys as `Value` reads them: strings.
+        while map.next_key::<ValidKey>()?.is_some() {
+            map.next_value::<ValidJson>()?;
+        }
+        Ok(self)
+    }
+}
+
+/// An object key, read as a string the way `Value` reads keys.
+struct ValidKey;
+
+impl<'de> serde::Deserialize<'de> for ValidKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(ValidKey)
+    }
+}
+
+impl serde::de::Visitor<'_> for ValidKey {
+    type Value = ValidKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
     }
 }
 
@@ -253,6 +381,61 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    #[test]
+    fn validation_accepts_exactly_what_value_accepts() {
+        let documents: [&[u8]; 14] = [
+            br#"{"a":[1,-2,3.5e3,true,null,{"b":"c"}]}"#,
+            br#""bare""#,
+            br#"{"a":"\ud83d\ude00"}"#,
+            br#"{"a":"\ud800"}"#,
+            br#"{"\udc00":1}"#,
+            b"[1e400]",
+            b"[-1e400]",
+            b"{\"a\":\"\xff\"}",
+            br#"{"a":1} x"#,
+            br#"{"a":1,}"#,
+            br#"{1:2}"#,
+            b"\"tab\there\"",
+            br#"{"a":1,"a":2}"#,
+            b" ",
+        ];
+        for json in documents {
+            let header = format!("p {}", DECODER.encode(json));
+            let expected = serde_json::from_slice::<Value>(json).ok();
+            let parsed = header.parse::<OriginatingIdentity>();
+            assert_eq!(
+                parsed.as_ref().ok().map(OriginatingIdentity::value),
+                expected.as_ref(),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+            if expected.is_none() {
+                assert_eq!(parsed.unwrap_err(), InvalidOriginatingIdentity::Json);
+            }
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(serde_json::from_str::<Value>(&deep).is_err());
+        assert!(
+            format!("p {}", encode(&deep))
+                .parse::<OriginatingIdentity>()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn equality_and_debug_see_the_lazily_parsed_value() {
+        let header = format!("cloudfoundry {}", encode(r#"{"user_id":"u"}"#));
+        let a: OriginatingIdentity = header.parse().unwrap();
+        let b: OriginatingIdentity = header.parse().unwrap();
+        assert_eq!(a.user_id(), Some("u"));
+        assert_eq!(a, b);
+        assert!(format!("{b:?}").contains("user_id"));
+        let other: OriginatingIdentity = format!("kubernetes {}", encode(r#"{"user_id":"u"}"#))
+            .parse()
+            .unwrap();
+        assert_ne!(a, other);
     }
 
     #[test]
