@@ -1293,3 +1293,90 @@ async fn instance_state_of_unknown_instance_returns_404() {
         ErrorKind::NotFound
     );
 }
+
+// ---------------------------------------------------------------- stores and housekeeping
+
+#[tokio::test]
+async fn a_trait_object_store_serves_as_the_state_store() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let broker = Managed::builder(CountingLogic::new())
+        .store(store.clone())
+        .build();
+    broker
+        .provision("i", provision(SYNC), &ctx(false))
+        .await
+        .unwrap();
+    assert!(store.load_instance("i").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn maintenance_purges_expired_tombstones() {
+    let (broker, clock) = broker();
+    provision_sync(&broker, "i").await;
+    broker
+        .deprovision("i", deprovision_request(), &ctx(false))
+        .await
+        .unwrap();
+    broker.spawn_maintenance(Duration::from_millis(1));
+    assert_eq!(broker.running_tasks(), 1);
+    clock.advance(Duration::from_secs(24 * 60 * 60 + 1));
+    for _ in 0..10_000 {
+        if broker
+            .store()
+            .list_instances(None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(
+        broker
+            .store()
+            .list_instances(None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    broker.shutdown().await;
+    assert_eq!(broker.running_tasks(), 0);
+}
+
+#[tokio::test]
+async fn records_never_show_parameters_or_credentials_in_debug_output() {
+    let (broker, _) = broker();
+    let mut request = provision(SYNC);
+    request.parameters = params(json!({"admin_password": "hunter2"}));
+    broker.provision("i", request, &ctx(false)).await.unwrap();
+    let mut bind_request = bind(SYNC);
+    bind_request.parameters = params(json!({"token": "tok-123"}));
+    broker
+        .bind("i", "b", bind_request, &ctx(false))
+        .await
+        .unwrap();
+    let instance = broker.store().load_instance("i").await.unwrap().unwrap();
+    let binding = broker
+        .store()
+        .load_binding("i", "b")
+        .await
+        .unwrap()
+        .unwrap();
+    let debug = format!("{instance:?} {binding:?} {broker:?}");
+    for secret in ["hunter2", "tok-123", "secret-b"] {
+        assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+    }
+    // The store keeps the credentials: a re-bind's 200 needs them.
+    assert_eq!(
+        binding.record.binding.unwrap().credentials.unwrap()["password"],
+        "secret-b"
+    );
+}
+
+#[test]
+#[should_panic(expected = "lease renewal")]
+fn lease_renewal_must_be_shorter_than_the_lease() {
+    let _ = Managed::builder(CountingLogic::new())
+        .lease(Duration::from_secs(10), Duration::from_secs(10));
+}
