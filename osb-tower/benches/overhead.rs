@@ -2,9 +2,10 @@
 //! hand-written baseline, in one run (issue 3, "Speed").
 //!
 //! The baseline does the minimum a hand-written handler must do to give the same answer: match
-//! the route, read and deserialise the body where the broker needs it, call the same broker, and
-//! serialise its answer with `serde_json` into an `http::Response`. No version negotiation, no
-//! protocol validation, no identity headers, no ETag, no panic catching, no tracing span.
+//! the route, read and deserialise the body where the broker needs it, make the same broker call
+//! (same id, same request, the query parameters the broker receives), and serialise its answer
+//! with `serde_json` into an `http::Response`. No version negotiation, no protocol validation, no
+//! identity headers, no ETag, no panic catching, no tracing span.
 //!
 //! Method: every case is checked first (both sides give the same status and JSON), then measured
 //! in interleaved rounds (library, baseline, baseline, library, …) so frequency drift hits both
@@ -185,7 +186,20 @@ where
     B: Body<Data = Bytes>,
 {
     let (parts, body) = request.into_parts();
-    let ctx = RequestContext::new(ApiVersion::V2_17);
+    // The query parameters the broker receives (`accepts_incomplete` in its context, the
+    // `last_operation` request's fields), parsed as most handlers would: `form_urlencoded`.
+    let mut accepts_incomplete = false;
+    let mut last_operation = LastOperationRequest::default();
+    for (key, value) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
+        match &*key {
+            "accepts_incomplete" => accepts_incomplete = value == "true",
+            "service_id" => last_operation.service_id = Some(value.into_owned()),
+            "plan_id" => last_operation.plan_id = Some(value.into_owned()),
+            "operation" => last_operation.operation = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let ctx = RequestContext::new(ApiVersion::V2_17).with_accepts_incomplete(accepts_incomplete);
     let path = parts.uri.path().strip_prefix("/v2/").unwrap_or_default();
     let mut segments = path.split('/');
     let route = (
@@ -214,10 +228,7 @@ where
         }
         (&Method::GET, (Some("service_instances"), Some(id), Some("last_operation"), None)) => {
             let id = percent_decode(id);
-            match broker
-                .last_operation(&id, LastOperationRequest::default(), &ctx)
-                .await
-            {
+            match broker.last_operation(&id, last_operation, &ctx).await {
                 Ok(operation) => json(StatusCode::OK, &operation),
                 Err(_) => json(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({})),
             }

@@ -140,6 +140,7 @@ pub mod auth;
 mod catalog;
 mod identity;
 mod json;
+mod percent;
 mod query;
 mod response;
 pub mod routing;

@@ -29,8 +29,19 @@ impl Query {
             return Ok(query);
         };
         let mut accepts_incomplete = None;
-        for pair in raw.split('&') {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // A plain byte scan: on queries this short it beats `split('&')`'s memchr set-up.
+        let mut rest = raw;
+        while !rest.is_empty() {
+            let end = rest.bytes().position(|b| b == b'&').unwrap_or(rest.len());
+            let (pair, tail) = rest.split_at(end);
+            rest = tail.get(1..).unwrap_or_default();
+            let (key, value) = match pair.bytes().position(|b| b == b'=') {
+                Some(at) => (
+                    pair.get(..at).unwrap_or_default(),
+                    pair.get(at + 1..).unwrap_or_default(),
+                ),
+                None => (pair, ""),
+            };
             let slot = match key {
                 "accepts_incomplete" => {
                     if accepts_incomplete.is_none() && !value.is_empty() {
@@ -78,25 +89,11 @@ fn missing(name: &str) -> BrokerError {
 }
 
 fn decode<'a>(key: &str, value: &'a str) -> Result<Cow<'a, str>, BrokerError> {
-    let plus_free: Cow<'a, str> = if value.contains('+') {
-        Cow::Owned(value.replace('+', " "))
-    } else {
-        Cow::Borrowed(value)
-    };
-    let invalid = || {
+    crate::percent::decode(value, true).ok_or_else(|| {
         BrokerError::bad_request(format!(
             "The {key} query parameter is not valid UTF-8 after percent-decoding."
         ))
-    };
-    match plus_free {
-        Cow::Borrowed(v) => percent_encoding::percent_decode_str(v)
-            .decode_utf8()
-            .map_err(|_| invalid()),
-        Cow::Owned(v) => percent_encoding::percent_decode_str(&v)
-            .decode_utf8()
-            .map(|d| Cow::Owned(d.into_owned()))
-            .map_err(|_| invalid()),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -334,7 +334,7 @@ pub(crate) fn route(method: &Method, path: &str, prefix: &str) -> Result<Route, 
 ///
 /// `None` when the decoded bytes are not UTF-8.
 pub(crate) fn decode_id(raw: &str) -> Option<Cow<'_, str>> {
-    percent_encoding::percent_decode_str(raw).decode_utf8().ok()
+    crate::percent::decode(raw, false)
 }
 
 #[cfg(test)]

@@ -105,10 +105,7 @@ impl VersionPolicy {
                 ),
             ));
         };
-        let parsed = std::str::from_utf8(value)
-            .ok()
-            .and_then(|v| v.parse::<ApiVersion>().ok());
-        let Some(version) = parsed else {
+        let Some(version) = parse(value) else {
             return Err(self.unsupported("is not a MAJOR.MINOR version"));
         };
         let in_range = version.major() == 2
@@ -141,8 +138,7 @@ impl VersionPolicy {
     pub(crate) fn lenient(&self, headers: &HeaderMap) -> ApiVersion {
         headers
             .get(&X_BROKER_API_VERSION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
+            .and_then(|v| parse(v.as_bytes()))
             .unwrap_or(self.min)
     }
 
@@ -157,11 +153,46 @@ impl VersionPolicy {
     }
 }
 
+/// A header value as [`ApiVersion`]'s `FromStr` reads it; the `2.N` and `2.NN` every platform
+/// sends are read directly, without the general parser (this runs on every request).
+fn parse(value: &[u8]) -> Option<ApiVersion> {
+    let digit = |d: u8| u16::from(d - b'0');
+    match *value {
+        [major @ b'0'..=b'9', b'.', minor @ b'0'..=b'9'] => {
+            Some(ApiVersion::new(digit(major), digit(minor)))
+        }
+        [
+            major @ b'0'..=b'9',
+            b'.',
+            tens @ b'0'..=b'9',
+            ones @ b'0'..=b'9',
+        ] => Some(ApiVersion::new(
+            digit(major),
+            digit(tens) * 10 + digit(ones),
+        )),
+        _ => std::str::from_utf8(value).ok()?.parse().ok(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn fast_version_parse_agrees_with_api_version_from_str() {
+        for value in [
+            "2.17", "2.12", "2.9", "2.07", "3.0", "12.3", "2.123", " 2.17", "2.17 ", "2.", ".17",
+            "2.x", "v2.17", "2,17", "2.1a", "",
+        ] {
+            assert_eq!(
+                parse(value.as_bytes()),
+                value.parse::<ApiVersion>().ok(),
+                "{value:?}"
+            );
+        }
+    }
 
     fn headers(version: Option<&'static str>) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -144,6 +144,6 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        ResponseFuture::new(pipeline::serve(self.shared.clone(), request))
+        pipeline::serve(self.shared.clone(), request)
     }
 }

@@ -1,51 +1,45 @@
 //! One request through the stages of [`routing`](crate::routing)'s order of checks.
 
-use std::any::Any;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::FutureExt as _;
 use http::header::{ALLOW, ETAG, HeaderValue, IF_NONE_MATCH, RETRY_AFTER};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body::Body;
 use osb_core::{
     BindRequest, BindResponse, BoxError, BrokerError, DeprovisionRequest, DeprovisionResponse,
-    ErrorKind, FetchBindingRequest, FetchInstanceRequest, InstanceStateUpdate,
-    LastOperationRequest, ProvisionRequest, ProvisionResponse, RequestContext, ServiceBroker,
+    FetchBindingRequest, FetchInstanceRequest, InstanceStateUpdate, LastOperationRequest,
+    ProvisionRequest, ProvisionResponse, RequestContext, RequestIdentity, ServiceBroker,
     UnbindRequest, UnbindResponse, UpdateRequest, UpdateResponse,
 };
 use serde::Serialize;
-use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use super::Shared;
+use super::{ResponseFuture, Shared};
 use crate::catalog::{Prepared, if_none_match};
-use crate::identity::{self, X_BROKER_API_REQUEST_IDENTITY};
+use crate::identity;
 use crate::json;
 use crate::query::Query;
 use crate::response::{self, ResponseBody};
 use crate::routing::{self, Endpoint, NoRoute, Route};
 use crate::validate;
 
-/// Serves one request: span, panic guard, request-identity echo around [`dispatch`].
-pub(super) async fn serve<B, ReqBody>(
-    shared: Arc<Shared<B>>,
-    request: Request<ReqBody>,
-) -> Response<ResponseBody>
+/// Starts one request: routes it, opens its span and hands the pipeline ([`dispatch`]) to the
+/// [`ResponseFuture`], which polls it under the span and a panic guard and echoes the request
+/// identity.
+pub(super) fn serve<B, ReqBody>(shared: Arc<Shared<B>>, request: Request<ReqBody>) -> ResponseFuture
 where
     B: ServiceBroker,
     ReqBody: Body + Send + 'static,
     ReqBody::Error: Into<BoxError>,
 {
-    let start = Instant::now();
     let request_identity = identity::request_identity_header(request.headers());
     let routed = routing::route(request.method(), request.uri().path(), &shared.prefix);
-    let template = match &routed {
-        Ok(route) => route.endpoint.template(),
-        Err(_) => "<unmatched>",
+    let (template, endpoint) = match &routed {
+        Ok(route) => (route.endpoint.template(), Some(route.endpoint)),
+        Err(_) => ("<unmatched>", None),
     };
     // Never the raw path (ids), bodies, parameters or the Authorization header.
     let span = tracing::info_span!(
@@ -56,61 +50,23 @@ where
         status = Empty,
         latency_us = Empty,
     );
-
-    let endpoint = routed.as_ref().ok().map(|route| route.endpoint);
-    let handled = AssertUnwindSafe(dispatch(&shared, routed, request))
-        .catch_unwind()
-        .instrument(span.clone())
-        .await;
-    let mut response = match handled {
-        Ok(response) => response,
-        Err(panic) => {
-            span.in_scope(|| {
-                tracing::error!(
-                    panic = panic_message(&*panic),
-                    "the broker panicked; answering 500"
-                );
-            });
-            response::error(
-                &BrokerError::new(ErrorKind::Internal),
-                response::ErrorFlags::NONE,
-            )
-        }
-    };
-
-    if let Some(value) = request_identity {
-        response
-            .headers_mut()
-            .insert(X_BROKER_API_REQUEST_IDENTITY, value);
-    }
-    if let Some(endpoint) = endpoint {
-        response.extensions_mut().insert(endpoint);
-    }
-    let status = response.status();
-    let latency = start.elapsed();
-    span.record("status", status.as_u16());
-    span.record(
-        "latency_us",
-        u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-    );
-    span.in_scope(|| tracing::debug!("request finished"));
-    response
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("<non-string panic payload>")
+    // The typed copy for the broker's context; the header value itself is echoed.
+    let typed_identity = identity::request_identity(request_identity.as_ref());
+    ResponseFuture::new(
+        dispatch(shared, routed, request, typed_identity),
+        span,
+        request_identity,
+        endpoint,
+    )
 }
 
 /// Routing failures, then the endpoint; a [`BrokerError`] becomes the OSB error body with the
 /// flags the endpoint may carry.
 async fn dispatch<B, ReqBody>(
-    shared: &Shared<B>,
+    shared: Arc<Shared<B>>,
     routed: Result<Route, NoRoute>,
     request: Request<ReqBody>,
+    request_identity: Option<RequestIdentity>,
 ) -> Response<ResponseBody>
 where
     B: ServiceBroker,
@@ -138,7 +94,7 @@ where
     };
     let endpoint = route.endpoint;
     let (mut parts, body) = request.into_parts();
-    match handle(shared, &route, &mut parts, body).await {
+    match handle(&shared, &route, &mut parts, body, request_identity).await {
         Ok(response) => response,
         Err(err) => {
             if err.status().is_server_error() {
@@ -173,6 +129,7 @@ async fn handle<B, ReqBody>(
     route: &Route,
     parts: &mut Parts,
     body: ReqBody,
+    request_identity: Option<RequestIdentity>,
 ) -> Result<Response<ResponseBody>, BrokerError>
 where
     B: ServiceBroker,
@@ -206,8 +163,7 @@ where
     let mut ctx =
         RequestContext::new(api_version).with_accepts_incomplete(query.accepts_incomplete);
     ctx.originating_identity = originating_identity;
-    ctx.request_identity =
-        identity::request_identity(parts.headers.get(&X_BROKER_API_REQUEST_IDENTITY));
+    ctx.request_identity = request_identity;
     ctx.extensions = std::mem::take(&mut parts.extensions);
     let headers = &parts.headers;
     let broker = &shared.broker;
