@@ -140,6 +140,7 @@ impl ServiceLogic for Databases {
         _binding_id: &str,
         _request: &BindRequest,
     ) -> Result<Binding, LogicError> {
+        // UUID v4: 122 bits from the operating system's random source.
         let username = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let password = uuid::Uuid::new_v4().simple().to_string();
         let database = utf8_percent_encode(instance_id, SEGMENT);

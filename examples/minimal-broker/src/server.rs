@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use osb_core::ServiceBroker;
 use osb_core::managed::{Managed, MemoryStore, PostgresStore, SqliteStore, StateStore};
@@ -44,19 +45,10 @@ pub fn app<B: ServiceBroker>(
 }
 
 // The OSB error body, so platforms show the reason.
-async fn timed_out(
-    _: BoxError,
-) -> (
-    StatusCode,
-    [(header::HeaderName, &'static str); 1],
-    &'static str,
-) {
+async fn timed_out(_: BoxError) -> Response {
     let body = r#"{"description":"The broker did not answer in time; try again."}"#;
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    (StatusCode::SERVICE_UNAVAILABLE, json, body).into_response()
 }
 
 /// Opens the store `database` names (creating the SQLite file and the schema as needed).
