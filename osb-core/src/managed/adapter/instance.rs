@@ -338,7 +338,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             .service(record.service_id())
             .is_some_and(|service| service.instances_retrievable());
         // spec.md "Fetching a Service Instance": 404 while provisioning is in progress.
-        if !retrievable || record.lifecycle.phase != Phase::Ready {
+        if !retrievable || !matches!(record.lifecycle.phase, Phase::Ready | Phase::Deleting) {
             return Err(BrokerError::not_found());
         }
         // 422 ConcurrencyError while the instance is being updated (or deleted).

@@ -2,6 +2,7 @@
 
 mod access;
 mod binding;
+mod builder;
 mod delete;
 mod instance;
 mod poll;
@@ -9,6 +10,7 @@ mod settings;
 mod state;
 mod tasks;
 
+pub use builder::Builder;
 pub use settings::{AfterDelete, DeleteDuringCreate, Settings};
 
 use std::fmt;
@@ -32,7 +34,7 @@ use crate::operation::OperationToken;
 use crate::provision::{ProvisionRequest, ProvisionResponse};
 use crate::update::{UpdateRequest, UpdateResponse};
 
-use super::clock::{Clock, SystemClock, Timestamp};
+use super::clock::{Clock, Timestamp};
 use super::logic::{Execution, OperationKind, ServiceLogic};
 use super::record::{Lease, Lifecycle, Outcome};
 use super::store::{CasError, MemoryStore, StateStore};
@@ -42,7 +44,7 @@ use tasks::TaskSet;
 /// `ConcurrencyError`. Conflicts only repeat under heavy contention on one resource.
 const MAX_ATTEMPTS: usize = 64;
 
-const HALTED: &str = "A deprovision request halted this operation.";
+const HALTED: &str = "A delete request halted this operation before it finished.";
 const DEADLINE: &str = "The operation did not finish within the plan's maximum polling duration.";
 const INTERRUPTED: &str =
     "The broker stopped while this operation ran; its outcome is unknown. Delete and try again.";
@@ -111,128 +113,6 @@ impl<L, S> fmt::Debug for Managed<L, S> {
             .field("owner", &self.engine.core.owner)
             .field("settings", &self.engine.core.settings)
             .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`Managed`] adapter; from [`Managed::builder`].
-#[must_use]
-pub struct Builder<L, S> {
-    logic: L,
-    store: S,
-    settings: Settings,
-    clock: Arc<dyn Clock>,
-    owner: Option<String>,
-}
-
-impl<L, S> fmt::Debug for Builder<L, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("settings", &self.settings)
-            .field("clock", &self.clock)
-            .field("owner", &self.owner)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<L: ServiceLogic, S: StateStore> Builder<L, S> {
-    /// Uses `store` for the state. Default: a new [`MemoryStore`].
-    pub fn store<S2: StateStore>(self, store: S2) -> Builder<L, S2> {
-        Builder {
-            logic: self.logic,
-            store,
-            settings: self.settings,
-            clock: self.clock,
-            owner: self.owner,
-        }
-    }
-
-    /// What a delete during a running create does. Default: [`DeleteDuringCreate::Halt`].
-    pub fn delete_during_create(mut self, choice: DeleteDuringCreate) -> Self {
-        self.settings.delete_during_create = choice;
-        self
-    }
-
-    /// What `last_operation` answers after a delete finished. Default: [`AfterDelete::Succeeded`].
-    pub fn after_delete(mut self, choice: AfterDelete) -> Self {
-        self.settings.after_delete = choice;
-        self
-    }
-
-    /// How long tombstones of deleted resources answer polls. Default: 24 hours.
-    pub fn tombstone_retention(mut self, retention: Duration) -> Self {
-        self.settings.tombstone_retention = retention;
-        self
-    }
-
-    /// The `Retry-After` sent while an operation is in progress. Default: 5 seconds.
-    pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        self.settings.retry_after = retry_after;
-        self
-    }
-
-    /// How long an operation's lease lasts, and how often its owner renews it. A replica that
-    /// dies leaves its operations "in progress" for at most `duration`; `renewal` must be well
-    /// below `duration` (renewals that keep failing for `duration` lose the operation).
-    /// Default: 60 seconds, renewed every 20 seconds.
-    ///
-    /// # Panics
-    ///
-    /// When `renewal` is zero or not below `duration`.
-    pub fn lease(mut self, duration: Duration, renewal: Duration) -> Self {
-        assert!(
-            !renewal.is_zero() && renewal < duration,
-            "lease renewal must be non-zero and below the lease duration"
-        );
-        self.settings.lease_duration = duration;
-        self.settings.lease_renewal = renewal;
-        self
-    }
-
-    /// The clock. Default: [`SystemClock`].
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// This replica's id in leases. Default: a random UUID, new for each process.
-    pub fn owner(mut self, owner: impl Into<String>) -> Self {
-        self.owner = Some(owner.into());
-        self
-    }
-
-    /// The adapter.
-    pub fn build(self) -> Managed<L, S> {
-        let catalog = self.logic.catalog();
-        let tasks = Arc::new(TaskSet::default());
-        Managed {
-            engine: Engine {
-                core: Arc::new(Core {
-                    logic: self.logic,
-                    store: self.store,
-                    catalog,
-                    settings: self.settings,
-                    clock: self.clock,
-                    owner: self
-                        .owner
-                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-                }),
-                tasks: Arc::downgrade(&tasks),
-            },
-            tasks,
-        }
-    }
-}
-
-impl<L: ServiceLogic> Managed<L, MemoryStore> {
-    /// A builder for an adapter over `logic`, with an in-memory store and default settings.
-    pub fn builder(logic: L) -> Builder<L, MemoryStore> {
-        Builder {
-            logic,
-            store: MemoryStore::new(),
-            settings: Settings::default(),
-            clock: Arc::new(SystemClock),
-            owner: None,
-        }
     }
 }
 

@@ -25,6 +25,7 @@ impl<L: ServiceLogic, S: StateStore> InstanceStateBroker for Managed<L, S> {
             return Err(BrokerError::not_found());
         };
         let mut state = InstanceState::new(current.record.enabled);
+        // The adapter does not track usage: an enabled instance counts as active.
         state.active = Some(current.record.enabled);
         Ok(state)
     }
