@@ -123,10 +123,10 @@
 //! # Feature flags
 //!
 //! - `tokio` (default): background execution of asynchronous operations in the managed adapter.
-//! - `sqlite`: [`managed::SqliteStore`], durable state in one SQLite file (compiled in).
-//! - `postgres`: [`managed::PostgresStore`], durable state shared by several replicas.
+//! - `sqlite`: `managed::SqliteStore`, durable state in one SQLite file (compiled in).
+//! - `postgres`: `managed::PostgresStore`, durable state shared by several replicas.
 //! - `postgres-tls`: TLS (rustls) for PostgreSQL connections.
-//! - `conformance`: [`managed::conformance`] and [`state_store_conformance!`], the test suite
+//! - `conformance`: `managed::conformance` and `state_store_conformance!`, the test suite
 //!   for [`managed::StateStore`] implementations.
 //!
 //! # Dependencies
