@@ -231,6 +231,7 @@ impl Lifecycle {
     /// Starts `operation` on an existing resource. A delete halts a running create: the create
     /// is recorded `failed` with `halt_description` (spec.md "Deprovisioning": the net effect of
     /// a delete accepted during a create MUST be to halt it).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by the adapter
     pub(crate) fn begin(
         &mut self,
         operation: OperationRecord,
@@ -252,6 +253,7 @@ impl Lifecycle {
 
     /// Records the outcome of the running operation `token` and moves the phase on. Returns
     /// `false` (and changes nothing) when `token` is not the running operation.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by the adapter
     pub(crate) fn complete(
         &mut self,
         token: &OperationToken,
@@ -299,6 +301,7 @@ impl Lifecycle {
 
     /// Renews the lease of the running operation `token` held by `owner`. Returns `false` when
     /// the operation is no longer running or no longer `owner`'s.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by the adapter
     pub(crate) fn renew(
         &mut self,
         token: &OperationToken,
@@ -318,6 +321,7 @@ impl Lifecycle {
     }
 
     /// Whether `owner` holds the running operation `token`.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by the adapter
     pub(crate) fn owns(&self, token: &OperationToken, owner: &str) -> bool {
         self.running().is_some_and(|op| {
             &op.token == token && op.lease.as_ref().is_some_and(|l| l.owner == owner)
@@ -325,6 +329,7 @@ impl Lifecycle {
     }
 }
 
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by the adapter
 fn close(op: &mut OperationRecord, now: Timestamp, failure: Option<String>) {
     op.status = if failure.is_some() {
         OperationStatus::Failed
