@@ -1,7 +1,7 @@
 //! The compiled `minimal-broker` binary as a child process: found beside the test binary
 //! (`target/<profile>/minimal-broker`, which `cargo test --workspace` builds because the
 //! example has its own integration test), or built with `cargo build -p minimal-broker` when
-//! missing. `MINIMAL_BROKER_BIN` names another binary.
+//! missing or older than the example's sources. `MINIMAL_BROKER_BIN` names another binary.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -24,7 +24,7 @@ pub fn binary() -> PathBuf {
                 .and_then(|deps| deps.parent())
                 .expect("target/<profile>");
             let path = dir.join(format!("minimal-broker{}", std::env::consts::EXE_SUFFIX));
-            if !path.exists() {
+            if !path.exists() || older_than_sources(&path) {
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
                 let status = Command::new(cargo)
                     .args(["build", "-p", "minimal-broker", "--quiet"])
@@ -36,6 +36,25 @@ pub fn binary() -> PathBuf {
             path
         })
         .clone()
+}
+
+/// Whether the binary is older than a source file of the example (run alone, this package's
+/// tests do not rebuild it).
+fn older_than_sources(binary: &std::path::Path) -> bool {
+    let modified = |path: &std::path::Path| path.metadata().and_then(|m| m.modified()).ok();
+    let Some(built) = modified(binary) else {
+        return true;
+    };
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/minimal-broker");
+    let sources = std::fs::read_dir(example.join("src"))
+        .into_iter()
+        .flatten()
+        .flatten();
+    sources
+        .map(|entry| entry.path())
+        .chain([example.join("Cargo.toml")])
+        .any(|source| modified(&source).is_some_and(|time| time > built))
 }
 
 /// A running broker process.
@@ -116,14 +135,15 @@ impl BrokerProcess {
         self.child.id()
     }
 
-    /// Sends `signal` (e.g. `TERM`, `KILL`) with the system's `kill` command.
+    /// Sends `signal` (e.g. `TERM`, `KILL`) with the shell's `kill` builtin (no `kill` binary
+    /// needed, no `unsafe`).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
+        let status = Command::new("sh")
+            .args(["-c", "kill -s \"$1\" \"$2\"", "sh", signal])
             .arg(self.child.id().to_string())
             .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
+            .expect("run sh");
+        assert!(status.success(), "kill -s {signal} failed");
     }
 
     /// Waits (up to 30 s) for the process to exit.
