@@ -31,7 +31,9 @@ type BoxFuture = Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send + 's
 pub struct ResponseFuture {
     inner: BoxFuture,
     span: Span,
-    start: Instant,
+    /// `None` when nothing can see the span (no subscriber wants it and tracing's `log` bridge
+    /// is not compiled in): then the clock is not read at all.
+    start: Option<Instant>,
     request_identity: Option<HeaderValue>,
     endpoint: Option<Endpoint>,
 }
@@ -45,8 +47,8 @@ impl ResponseFuture {
     ) -> Self {
         Self {
             inner: Box::pin(inner),
+            start: span.metadata().map(|_| Instant::now()),
             span,
-            start: Instant::now(),
             request_identity,
             endpoint,
         }
@@ -61,12 +63,13 @@ impl ResponseFuture {
         if let Some(endpoint) = self.endpoint {
             response.extensions_mut().insert(endpoint);
         }
-        let latency = self.start.elapsed();
         self.span.record("status", response.status().as_u16());
-        self.span.record(
-            "latency_us",
-            u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-        );
+        if let Some(start) = self.start {
+            self.span.record(
+                "latency_us",
+                u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            );
+        }
         self.span.in_scope(|| tracing::debug!("request finished"));
         response
     }
