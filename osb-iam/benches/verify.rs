@@ -24,7 +24,7 @@ use criterion::{Criterion, criterion_group};
 use http::{Request, Response};
 use jsonwebtoken::Algorithm;
 use osb_iam::keys::{KeyCache, KeySet, PublicKey};
-use osb_iam::{IamAuthLayer, Policy, Verifier};
+use osb_iam::{IamAuth, IamAuthLayer, Policy, Verifier};
 use sha2::Digest as _;
 use tower::{Layer, Service, service_fn};
 
@@ -216,18 +216,15 @@ fn interleaved_ratio() {
     };
     let inner =
         service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(Bytes::new())) });
-    let verifier = Verifier::builder(KeyCache::fixed(fixture.keys()), Policy::bearer_crn(CRN))
-        .token_cache_capacity(0)
-        .build();
-    let mut service = IamAuthLayer::new(verifier).layer(inner);
+    let layered = |cache: usize| {
+        let verifier = Verifier::builder(KeyCache::fixed(fixture.keys()), Policy::bearer_crn(CRN))
+            .token_cache_capacity(cache)
+            .build();
+        IamAuthLayer::new(verifier).layer(inner)
+    };
+    let (mut uncached, mut cached) = (layered(0), layered(1024));
     let authorization = format!("Bearer {}", fixture.token);
-    let (mut best_raw, mut best_layer) = (Duration::MAX, Duration::MAX);
-    for _ in 0..ROUNDS {
-        let started = Instant::now();
-        for _ in 0..BATCH {
-            raw();
-        }
-        best_raw = best_raw.min(started.elapsed() / BATCH);
+    let through = |service: &mut IamAuth<_>| {
         let started = Instant::now();
         for _ in 0..BATCH {
             let request = Request::builder()
@@ -237,12 +234,33 @@ fn interleaved_ratio() {
             let response = ready(service.call(black_box(request))).unwrap();
             assert_eq!(response.status(), 200);
         }
-        best_layer = best_layer.min(started.elapsed() / BATCH);
+        started.elapsed() / BATCH
+    };
+    let jwt_key = jsonwebtoken::DecodingKey::from_rsa_raw_components(&fixture.n, &fixture.e);
+    let via_jsonwebtoken = || {
+        let verifier = (provider_of_build().verifier_factory)(&Algorithm::RS256, &jwt_key).unwrap();
+        jsonwebtoken::signature::Verifier::verify(&*verifier, black_box(input), &signature).unwrap()
+    };
+    let (mut best_raw, mut best_jwt) = (Duration::MAX, Duration::MAX);
+    let (mut best_layer, mut best_hit) = (Duration::MAX, Duration::MAX);
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            raw();
+        }
+        best_raw = best_raw.min(started.elapsed() / BATCH);
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            via_jsonwebtoken();
+        }
+        best_jwt = best_jwt.min(started.elapsed() / BATCH);
+        best_layer = best_layer.min(through(&mut uncached));
+        best_hit = best_hit.min(through(&mut cached));
     }
     let backend = osb_iam::BACKEND;
     let ratio = best_layer.as_secs_f64() / best_raw.as_secs_f64();
     println!(
-        "interleaved best-of-{ROUNDS} batches: raw {backend} {best_raw:?}, layer/{backend} {best_layer:?}, ratio {ratio:.2}"
+        "interleaved best-of-{ROUNDS} batches: raw {backend} {best_raw:?}, via jsonwebtoken {best_jwt:?}, layer/{backend} {best_layer:?} (ratio {ratio:.2}), token cache hit {best_hit:?}"
     );
 }
 
