@@ -74,3 +74,52 @@ pub(super) fn decode(segment: &str) -> Result<Vec<u8>, TokenRejection> {
         .decode(segment)
         .map_err(|_| malformed("a segment is not base64url"))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn b64(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    #[test]
+    fn signing_input_is_header_and_payload_segments() {
+        let token = format!("{}.{}.c2ln", b64(r#"{"alg":"RS256","kid":"k"}"#), b64("{}"));
+        let parts = split(&token)
+            .map_err(|_| "rejected")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            parts.signing_input,
+            token.rsplit_once('.').map_or("", |(input, _)| input)
+        );
+        assert_eq!(parts.signature, "c2ln");
+        assert_eq!(parts.kid, "k");
+    }
+
+    #[test]
+    fn algorithm_is_refused_before_the_kid_is_read() {
+        let token = format!("{}.e30.", b64(r#"{"alg":"none"}"#));
+        assert!(matches!(
+            split(&token),
+            Err(TokenRejection::DisallowedAlgorithm { .. })
+        ));
+        let long = format!(
+            "{}.e30.",
+            b64(&format!(r#"{{"alg":"{}"}}"#, "X".repeat(500)))
+        );
+        match split(&long) {
+            Err(TokenRejection::DisallowedAlgorithm { alg }) => assert_eq!(alg.len(), 32),
+            _ => panic!("a long alg must be refused, truncated"),
+        }
+    }
+
+    #[test]
+    fn padded_or_standard_base64_is_malformed() {
+        assert!(decode("e30=").is_err());
+        assert!(decode("a+b/").is_err());
+        assert!(decode("e30").is_ok());
+    }
+}

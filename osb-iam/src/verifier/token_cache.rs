@@ -19,8 +19,9 @@ struct Entry {
 
 /// A bounded map from token hash to verified claims. An entry is served only while `now < exp`
 /// (no leeway) and while its signing key is still the one in memory (a refresh that replaces the
-/// key set therefore empties the cache in effect: one RSA check per token again, every refresh); when full, expired entries are
-/// dropped, and if that frees nothing the whole map is cleared (bounded memory, no bookkeeping).
+/// key set therefore empties the cache in effect: one RSA check per token again, every refresh).
+/// When full, expired entries are dropped, and if that frees nothing the whole map is cleared
+/// (bounded memory, no bookkeeping).
 pub(super) struct TokenCache {
     capacity: usize,
     entries: Mutex<HashMap<TokenHash, Entry>>,
@@ -69,5 +70,113 @@ impl TokenCache {
 
     pub(super) fn capacity(&self) -> usize {
         self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const FAR: u64 = 4_102_444_800;
+
+    fn fixture_keys() -> KeySet {
+        KeySet::from_jwks_json(include_bytes!("../../tests/fixtures/jwks.json")).unwrap()
+    }
+
+    fn key(keys: &KeySet) -> Arc<PublicKey> {
+        keys.get("20260101-example").unwrap().clone()
+    }
+
+    #[test]
+    fn cache_never_holds_more_than_its_capacity() {
+        let keys = fixture_keys();
+        let cache = TokenCache::new(2);
+        for token in ["a", "b", "c", "d", "e"] {
+            let claims = IamClaims::new("iam-ServiceId-1", FAR);
+            cache.insert(TokenCache::hash(token), claims, key(&keys), 1_000);
+            assert!(cache.entries.lock().unwrap().len() <= 2);
+        }
+        assert!(cache.get(&TokenCache::hash("e"), 1_000, &keys).is_some());
+    }
+
+    #[test]
+    fn full_cache_drops_expired_entries_first() {
+        let keys = fixture_keys();
+        let cache = TokenCache::new(2);
+        cache.insert(
+            TokenCache::hash("short"),
+            IamClaims::new("a", 1_100),
+            key(&keys),
+            1_000,
+        );
+        cache.insert(
+            TokenCache::hash("long"),
+            IamClaims::new("b", FAR),
+            key(&keys),
+            1_000,
+        );
+        cache.insert(
+            TokenCache::hash("new"),
+            IamClaims::new("c", FAR),
+            key(&keys),
+            1_200,
+        );
+        assert!(cache.get(&TokenCache::hash("long"), 1_200, &keys).is_some());
+        assert!(cache.get(&TokenCache::hash("new"), 1_200, &keys).is_some());
+    }
+
+    #[test]
+    fn entry_is_not_served_at_or_after_exp() {
+        let keys = fixture_keys();
+        let cache = TokenCache::new(8);
+        cache.insert(
+            TokenCache::hash("t"),
+            IamClaims::new("a", 2_000),
+            key(&keys),
+            1_000,
+        );
+        assert!(cache.get(&TokenCache::hash("t"), 1_999, &keys).is_some());
+        assert!(cache.get(&TokenCache::hash("t"), 2_000, &keys).is_none());
+        cache.insert(
+            TokenCache::hash("old"),
+            IamClaims::new("a", 900),
+            key(&keys),
+            1_000,
+        );
+        assert!(cache.get(&TokenCache::hash("old"), 800, &keys).is_none());
+    }
+
+    #[test]
+    fn entry_is_not_served_once_its_key_was_replaced() {
+        let keys = fixture_keys();
+        let cache = TokenCache::new(8);
+        cache.insert(
+            TokenCache::hash("t"),
+            IamClaims::new("a", FAR),
+            key(&keys),
+            1_000,
+        );
+        assert!(cache.get(&TokenCache::hash("t"), 1_000, &keys).is_some());
+        // The same JWK set fetched again: new key objects under the same kid.
+        assert!(
+            cache
+                .get(&TokenCache::hash("t"), 1_000, &fixture_keys())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn zero_capacity_stores_nothing() {
+        let keys = fixture_keys();
+        let cache = TokenCache::new(0);
+        cache.insert(
+            TokenCache::hash("t"),
+            IamClaims::new("a", FAR),
+            key(&keys),
+            1_000,
+        );
+        assert!(cache.get(&TokenCache::hash("t"), 1_000, &keys).is_none());
     }
 }
