@@ -280,3 +280,20 @@ async fn last_operation_of_an_unknown_instance_gets_404() {
     answer.expect_error(404, None);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn oversized_bodies_get_413_and_wrong_methods_get_405() {
+    let broker = RunningBroker::start(test_config()).await;
+    let platform = broker.platform();
+    let mut body = provision_body(SMALL_PLAN_ID);
+    body["parameters"] = json!({"blob": "x".repeat(1024 * 1024 + 64 * 1024)});
+    platform
+        .provision("huge", &body, false)
+        .await
+        .expect_error(413, None);
+    let answer = platform.send(Method::POST, "/v2/catalog", None).await;
+    let answer = answer.expect_error(405, None);
+    assert!(answer.headers.contains_key("allow"));
+    platform.fetch_instance("huge").await.expect(404);
+    broker.stop().await;
+}
