@@ -12,6 +12,19 @@ use crate::managed::record::{BindingRecord, OperationRecord, Outcome, Phase, bin
 use crate::managed::store::{StateStore, Version};
 use crate::operation::OperationToken;
 
+/// The result of [`Engine::claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Claim {
+    /// The instance changed: reload and decide again.
+    Conflict,
+    /// Another request holds a live claim on this binding.
+    Busy,
+    /// Claimed; nobody held it.
+    Fresh,
+    /// Claimed over a live claim (an unbind halting a bind).
+    TakenOver,
+}
+
 const INSTANCE_NOT_READY: &str = "The service instance failed to provision; it cannot be bound.";
 const BIND_FAILED: &str =
     "A previous bind with this binding id failed; unbind it before trying again.";
@@ -75,12 +88,19 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 return Err(BrokerError::requires_app());
             }
             let now = core.now();
-            if !self
-                .claim(instance_id, binding_id, instance.version, now)
+            let claim = match self
+                .claim(instance_id, binding_id, instance.version, now, false)
                 .await?
             {
-                continue;
-            }
+                Claim::Conflict => continue,
+                // Another request on this binding is starting: let it write its record, then
+                // decide again (202 for an identical request, 409 otherwise).
+                Claim::Busy => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                claim @ (Claim::Fresh | Claim::TakenOver) => claim,
+            };
             let deadline = asynchronous
                 .then(|| core.deadline(&request.service_id, &request.plan_id, now))
                 .flatten();
@@ -98,7 +118,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 .save_binding(instance_id, binding_id, expected, &record)
                 .await
             {
-                self.release_claim(instance_id, binding_id).await;
+                self.return_claim(instance_id, binding_id, claim).await;
                 retry(err)?;
                 continue;
             }
@@ -119,36 +139,46 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     }
 
     /// Marks binding `binding_id` as busy on its instance, if the instance is still at
-    /// `version` (so a deprovision or update started meanwhile wins). `Ok(false)` on conflict.
+    /// `version` (so a deprovision or update started meanwhile wins). A live claim of another
+    /// request on the same binding is left alone unless `take_over` (an unbind halting a bind).
     pub(super) async fn claim(
         &self,
         instance_id: &str,
         binding_id: &str,
         version: Version,
         now: Timestamp,
-    ) -> Result<bool, BrokerError> {
+        take_over: bool,
+    ) -> Result<Claim, BrokerError> {
         let store = &self.core.store;
         let Some(mut current) = store.load_instance(instance_id).await.map_err(internal)? else {
-            return Ok(false);
+            return Ok(Claim::Conflict);
         };
         if current.version != version {
-            return Ok(false);
+            return Ok(Claim::Conflict);
+        }
+        let claims = &mut current.record.binding_operations;
+        claims.retain(|_, until| *until > now);
+        let existed = claims.contains_key(binding_id);
+        if existed && !take_over {
+            return Ok(Claim::Busy);
         }
         let until = now.saturating_add(self.core.settings.lease_duration);
-        current
-            .record
-            .binding_operations
-            .retain(|_, claim| *claim > now);
-        current
-            .record
-            .binding_operations
-            .insert(binding_id.to_owned(), until);
+        claims.insert(binding_id.to_owned(), until);
         match store
             .save_instance(instance_id, Some(version), &current.record)
             .await
         {
-            Ok(_) => Ok(true),
-            Err(err) => retry(err).map(|()| false),
+            Ok(_) if existed => Ok(Claim::TakenOver),
+            Ok(_) => Ok(Claim::Fresh),
+            Err(err) => retry(err).map(|()| Claim::Conflict),
+        }
+    }
+
+    /// Gives a claim back after the binding's record could not be written; only a claim this
+    /// request made itself (never one it took over: that one belongs to the running operation).
+    pub(super) async fn return_claim(&self, instance_id: &str, binding_id: &str, claim: Claim) {
+        if claim == Claim::Fresh {
+            self.release_claim(instance_id, binding_id).await;
         }
     }
 
@@ -161,6 +191,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     ) -> Result<Binding, BrokerError> {
         let core = &self.core;
         let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
+        let local = self.enter_local(token);
         let current = core
             .store
             .load_binding(instance_id, binding_id)
@@ -177,7 +208,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             request.parameters = p.record.request.parameters;
         }
         let work = core.logic.create_binding(instance_id, binding_id, &request);
-        match self.run_leased(&target, token, work).await {
+        match self.run_leased(&target, token, &local, work).await {
             None => Err(halted()),
             Some(Err(err)) => {
                 self.finish(&target, token, Outcome::failed(err.description()))

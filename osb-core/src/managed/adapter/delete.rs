@@ -1,5 +1,6 @@
 //! Deprovision and unbind: one order of checks for both DELETEs (NOTES.md §13 steps 7–8).
 
+use super::binding::Claim;
 use super::instance::halted;
 use super::settings::DeleteDuringCreate;
 use super::tasks::Target;
@@ -150,6 +151,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     ) -> Result<(), BrokerError> {
         let core = &self.core;
         let target = Target::Instance(instance_id.to_owned());
+        let local = self.enter_local(token);
         let Some(current) = core
             .store
             .load_instance(instance_id)
@@ -162,7 +164,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             return Err(halted());
         }
         let work = core.logic.delete_instance(instance_id, &current.record);
-        match self.run_leased(&target, token, work).await {
+        match self.run_leased(&target, token, &local, work).await {
             None => Err(halted()),
             Some(Err(err)) => {
                 let outcome = Outcome {
@@ -237,12 +239,13 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 return Err(BrokerError::gone());
             };
             let now = core.now();
-            if !self
-                .claim(instance_id, binding_id, instance.version, now)
+            let claim = match self
+                .claim(instance_id, binding_id, instance.version, now, true)
                 .await?
             {
-                continue;
-            }
+                Claim::Conflict | Claim::Busy => continue,
+                claim @ (Claim::Fresh | Claim::TakenOver) => claim,
+            };
             let mut record = current.record;
             let deadline = asynchronous
                 .then(|| core.deadline(&record.request.service_id, &record.request.plan_id, now))
@@ -261,7 +264,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 .save_binding(instance_id, binding_id, Some(current.version), &record)
                 .await
             {
-                self.release_claim(instance_id, binding_id).await;
+                self.return_claim(instance_id, binding_id, claim).await;
                 retry(err)?;
                 continue;
             }
@@ -291,6 +294,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     ) -> Result<(), BrokerError> {
         let core = &self.core;
         let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
+        let local = self.enter_local(token);
         let current = core
             .store
             .load_binding(instance_id, binding_id)
@@ -302,7 +306,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let work = core
             .logic
             .delete_binding(instance_id, binding_id, &current.record);
-        match self.run_leased(&target, token, work).await {
+        match self.run_leased(&target, token, &local, work).await {
             None => Err(halted()),
             Some(Err(err)) => {
                 self.finish(&target, token, Outcome::failed(err.description()))

@@ -103,6 +103,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     ) -> Result<ProvisionedInstance, BrokerError> {
         let core = &self.core;
         let target = Target::Instance(instance_id.to_owned());
+        let local = self.enter_local(token);
         let Some(current) = core
             .store
             .load_instance(instance_id)
@@ -116,7 +117,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         }
         let request = current.record.request;
         let work = core.logic.create_instance(instance_id, &request);
-        match self.run_leased(&target, token, work).await {
+        match self.run_leased(&target, token, &local, work).await {
             None => Err(halted()),
             Some(Err(err)) => {
                 self.finish(&target, token, Outcome::failed(err.description()))
@@ -275,6 +276,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     ) -> Result<UpdatedInstance, BrokerError> {
         let core = &self.core;
         let target = Target::Instance(instance_id.to_owned());
+        let local = self.enter_local(token);
         let Some(current) = core
             .store
             .load_instance(instance_id)
@@ -292,7 +294,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let work = core
             .logic
             .update_instance(instance_id, &request, &current.record);
-        match self.run_leased(&target, token, work).await {
+        match self.run_leased(&target, token, &local, work).await {
             None => Err(halted()),
             Some(Err(err)) => {
                 let outcome = Outcome {

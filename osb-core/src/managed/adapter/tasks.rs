@@ -28,9 +28,13 @@ pub(super) struct TaskSet {
 }
 
 /// Marks an operation as running here until dropped.
-struct LocalGuard {
+/// Registered before the work checks that it still owns its operation, so a local halt
+/// either comes first and the check fails, or comes after and the stored signal stops the work
+/// before it is first polled.
+pub(super) struct LocalGuard {
     tasks: std::sync::Weak<TaskSet>,
     token: OperationToken,
+    halt: Arc<Notify>,
 }
 
 impl Drop for LocalGuard {
@@ -197,32 +201,41 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     /// Runs `work` while renewing the lease of operation `token`. Returns `None`, dropping
     /// `work`, when the operation is no longer this replica's (halted by a delete, failed at its
     /// deadline, taken over after an expired lease).
-    pub(super) async fn run_leased<F: Future>(
-        &self,
-        target: &Target,
-        token: &OperationToken,
-        work: F,
-    ) -> Option<F::Output> {
+    /// Marks operation `token` as running here until the guard drops. Call it before checking
+    /// that the operation is still this replica's.
+    pub(super) fn enter_local(&self, token: &OperationToken) -> LocalGuard {
         let halt = Arc::new(Notify::new());
-        let _local = self.tasks.upgrade().map(|tasks| {
+        if let Some(tasks) = self.tasks.upgrade() {
             tasks
                 .local
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(token.clone(), halt.clone());
-            LocalGuard {
-                tasks: self.tasks.clone(),
-                token: token.clone(),
-            }
-        });
+        }
+        LocalGuard {
+            tasks: self.tasks.clone(),
+            token: token.clone(),
+            halt,
+        }
+    }
+
+    pub(super) async fn run_leased<F: Future>(
+        &self,
+        target: &Target,
+        token: &OperationToken,
+        local: &LocalGuard,
+        work: F,
+    ) -> Option<F::Output> {
         let mut work = std::pin::pin!(work);
         let period = self.core.settings.lease_renewal;
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                // A halt signalled before the first poll wins: the work never starts.
+                biased;
+                () = local.halt.notified() => return None,
                 output = &mut work => return Some(output),
-                () = halt.notified() => return None,
                 _ = ticks.tick() => {
                     if !self.renew(target, token).await {
                         return None;
