@@ -215,7 +215,10 @@
 //! - A delete accepted during a running create (the default) records the create `failed`,
 //!   stops its work if it runs in this process (another replica notices at its next lease
 //!   renewal), and calls the logic's delete. A create that still finishes afterwards deletes
-//!   what it made.
+//!   what it made, unless the id was provisioned anew meanwhile. Across replicas, the halted
+//!   create may thus run for up to one renewal period beside the delete: make creates and
+//!   deletes of one id safe to overlap (e.g. idempotent, keyed by the instance id), as orphan
+//!   mitigation already requires of deletes.
 //!
 //! # State
 //!

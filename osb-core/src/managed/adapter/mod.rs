@@ -193,8 +193,8 @@ impl<L: ServiceLogic, S: StateStore> Managed<L, S> {
 
     /// Stops all background work and waits for it to end. Operations stopped this way keep
     /// their leases until they expire, then are resumed or failed (by another replica, or by
-    /// this broker's next start). Later asynchronous requests are still recorded but nothing
-    /// runs them until recovery.
+    /// this broker's next start). An asynchronous operation accepted after shutdown has nobody
+    /// to run it and is recorded `failed` at once; stop serving requests before shutting down.
     pub async fn shutdown(&self) {
         self.tasks.shutdown().await;
     }
