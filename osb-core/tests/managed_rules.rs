@@ -1380,3 +1380,77 @@ fn lease_renewal_must_be_shorter_than_the_lease() {
     let _ = Managed::builder(CountingLogic::new())
         .lease(Duration::from_secs(10), Duration::from_secs(10));
 }
+
+// ---------------------------------------------------------------- replicas sharing a store
+
+fn fast_replica(store: &Arc<MemoryStore>, clock: &Arc<ManualClock>) -> Broker {
+    Managed::builder(CountingLogic::new())
+        .store(store.clone())
+        .clock(clock.clone())
+        .lease(Duration::from_secs(10), Duration::from_millis(20))
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_identical_provisions_across_two_replicas_create_once() {
+    let (store, clock) = (Arc::new(MemoryStore::new()), ManualClock::new());
+    let replicas = [
+        Arc::new(fast_replica(&store, &clock)),
+        Arc::new(fast_replica(&store, &clock)),
+    ];
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let replica = replicas[n % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            replica.provision("i", provision(SYNC), &ctx(true)).await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        if let ProvisionResponse::Created(_) = task.await.unwrap().unwrap() {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+    let calls: usize = replicas
+        .iter()
+        .map(|r| {
+            r.logic()
+                .calls()
+                .create_instance
+                .get("i")
+                .copied()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(calls, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_on_one_replica_halts_a_create_running_on_another() {
+    let (store, clock) = (Arc::new(MemoryStore::new()), ManualClock::new());
+    let (a, b) = (fast_replica(&store, &clock), fast_replica(&store, &clock));
+    a.logic().close();
+    let create = token(
+        &a.provision("i", provision(ASYNC), &ctx(true))
+            .await
+            .unwrap(),
+    );
+    eventually(|| a.logic().calls().create_instance.contains_key("i")).await;
+    b.deprovision("i", DeprovisionRequest::new(SERVICE, ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    assert_eq!(settled(&b, "i").await.state, OperationState::Succeeded);
+    // A notices at its next lease renewal and drops the work, though its gate never opened.
+    for _ in 0..10_000 {
+        if a.running_tasks() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(a.running_tasks(), 0);
+    let halted = poll(&a, "i", Some(&create)).await.unwrap();
+    assert_eq!(halted.state, OperationState::Failed(Failure::Provision));
+    assert_eq!(b.logic().calls().delete_instance["i"], 1);
+    a.logic().open();
+}
