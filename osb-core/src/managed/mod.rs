@@ -263,7 +263,10 @@ pub use record::{
     BindingRecord, InstanceRecord, Lease, Lifecycle, OPERATION_HISTORY, OperationRecord,
     OperationStatus, Outcome, Phase, bind_identical, provision_identical, update_identical,
 };
-pub use store::{CasError, MemoryStore, StateStore, StoreError, Version, Versioned};
+pub use store::{
+    AnyStore, CasError, InvalidStoreUrl, MemoryStore, StateStore, StoreError, StoreUrl, Version,
+    Versioned,
+};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::{PostgresStore, PostgresStoreBuilder};

@@ -4,6 +4,7 @@
 //! The guarantees a store must give are on [`StateStore`].
 
 mod memory;
+mod open;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -12,6 +13,7 @@ mod sql;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use open::{AnyStore, InvalidStoreUrl, StoreUrl};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresStore, PostgresStoreBuilder};

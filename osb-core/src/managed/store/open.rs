@@ -1,0 +1,243 @@
+//! Choosing one of the built-in stores at run time, from a URL such as a deployment's
+//! `DATABASE_URL`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use super::{MemoryStore, StateStore, StoreError};
+use crate::managed::outbox::UsageOutbox;
+
+/// A store holding both the [`Managed`](crate::managed::Managed) bookkeeping and the usage
+/// [`UsageOutbox`]: every built-in store, and any type implementing both traits.
+///
+/// It exists so that [`StoreUrl::open`] can hand out one `Arc<dyn AnyStore>` that serves the
+/// broker and a metering reporter alike.
+pub trait AnyStore: StateStore + UsageOutbox {}
+
+impl<T: StateStore + UsageOutbox + ?Sized> AnyStore for T {}
+
+/// Which built-in store to open, parsed from a URL: `sqlite:<file>` (or `sqlite://<file>`),
+/// `postgres://…` (or `postgresql://…`), or `memory:`.
+///
+/// Its `Display` and `Debug` never show a PostgreSQL URL's user, password or query
+/// parameters: only `host:port/database`, so it can be printed in a banner or a log.
+///
+/// # Example
+///
+/// ```
+/// use osb_core::managed::StoreUrl;
+///
+/// let url: StoreUrl = "postgres://broker:s3cret@db.internal:5432/osb?sslmode=require".parse()?;
+/// assert_eq!(url.to_string(), "PostgreSQL at db.internal:5432/osb");
+/// assert!(!format!("{url:?}").contains("s3cret"));
+///
+/// assert_eq!("sqlite:broker.db".parse::<StoreUrl>()?, StoreUrl::Sqlite("broker.db".into()));
+/// assert!("mysql://db/osb".parse::<StoreUrl>().is_err());
+/// # Ok::<(), osb_core::managed::InvalidStoreUrl>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreUrl {
+    /// In memory ([`MemoryStore`]): lost when the process stops.
+    Memory,
+    /// One SQLite file (`SqliteStore`, feature `sqlite`), created owner-readable if missing.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`PostgresStore`, feature `postgres`), for several replicas.
+    Postgres(String),
+}
+
+/// The text is not a store URL this crate knows.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("`{scheme}` is not a store URL: expected sqlite:<file>, postgres://… or memory:")]
+pub struct InvalidStoreUrl {
+    // Only the scheme: the rest may hold a password.
+    scheme: String,
+}
+
+impl FromStr for StoreUrl {
+    type Err = InvalidStoreUrl;
+
+    fn from_str(url: &str) -> Result<Self, InvalidStoreUrl> {
+        if url == "memory:" {
+            return Ok(Self::Memory);
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        match url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Some(path) if !path.is_empty() => Ok(Self::Sqlite(path.into())),
+            _ => Err(InvalidStoreUrl {
+                scheme: url.split_once(':').map_or("", |(scheme, _)| scheme).to_owned(),
+            }),
+        }
+    }
+}
+
+impl StoreUrl {
+    /// Opens the store: creates the SQLite file and applies migrations, or connects to
+    /// PostgreSQL and applies migrations, with each store's default settings.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be opened or migrated, or when this crate was
+    /// built without the store's feature (`sqlite`, `postgres`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_core::managed::{StateStore, StoreUrl};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = "memory:".parse::<StoreUrl>().unwrap().open().await?;
+    /// assert!(store.load_instance("db-1").await?.is_none());
+    /// # Ok::<(), osb_core::managed::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn open(&self) -> Result<Arc<dyn AnyStore>, StoreError> {
+        match self {
+            Self::Memory => Ok(Arc::new(MemoryStore::new())),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(path) => Ok(Arc::new(super::SqliteStore::open(path).await?)),
+            #[cfg(not(feature = "sqlite"))]
+            Self::Sqlite(_) => Err(StoreError::new(
+                "osb-core was built without the `sqlite` feature",
+            )),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(url) => Ok(Arc::new(super::PostgresStore::connect(url).await?)),
+            #[cfg(not(feature = "postgres"))]
+            Self::Postgres(_) => Err(StoreError::new(
+                "osb-core was built without the `postgres` feature",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory (state is lost when the process stops)"),
+            Self::Sqlite(path) => write!(f, "SQLite file {}", path.display()),
+            Self::Postgres(url) => match postgres_location(url) {
+                Some(location) => write!(f, "PostgreSQL at {location}"),
+                None => f.write_str("PostgreSQL (the URL does not parse; not shown)"),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&postgres_location(url).unwrap_or("<hidden>"))
+                .finish(),
+        }
+    }
+}
+
+/// `host:port/database` of a PostgreSQL URL: no user, password, query or fragment. `None`
+/// when the URL is malformed in a way that could put a secret where the host is expected.
+fn postgres_location(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    // RFC 3986 §3.2: the authority ends at the first '/', '?' or '#'.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, remainder) = rest.split_at(authority_end);
+    // An '@' after the authority means an unencoded '/', '?' or '#' in the userinfo.
+    if remainder.contains('@') {
+        return None;
+    }
+    let host_start = authority.rfind('@').map_or(0, |at| at + 1);
+    let path_end = remainder.find(['?', '#']).unwrap_or(remainder.len());
+    let location = &rest[host_start..authority_end + path_end];
+    (!location.is_empty() && !location.starts_with('/')).then_some(location)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn shown(url: &str) -> (String, String) {
+        let url: StoreUrl = url.parse().unwrap();
+        (url.to_string(), format!("{url:?}"))
+    }
+
+    #[test]
+    fn postgres_url_shows_host_port_and_database_only() {
+        let (display, debug) = shown("postgres://user:s3cret@db:5432/osb?sslmode=require#x");
+        assert_eq!(display, "PostgreSQL at db:5432/osb");
+        assert_eq!(debug, r#"Postgres("db:5432/osb")"#);
+    }
+
+    #[test]
+    fn postgres_url_without_userinfo_shows_its_host() {
+        assert_eq!(shown("postgresql://db/osb").0, "PostgreSQL at db/osb");
+    }
+
+    #[test]
+    fn postgres_query_secrets_are_never_shown() {
+        let (display, debug) = shown("postgres://db:5432/osb?user=u&password=s3cret");
+        assert_eq!(display, "PostgreSQL at db:5432/osb");
+        assert!(!debug.contains("s3cret"));
+    }
+
+    #[test]
+    fn malformed_postgres_userinfo_hides_the_whole_url() {
+        for url in [
+            "postgres://user:s3/cret@db/osb",
+            "postgres://user:s3?cret@db/osb",
+            "postgres://user:s3#cret@db/osb",
+            "postgres://",
+            "postgres://user:s3cret@",
+        ] {
+            let (display, debug) = shown(url);
+            assert!(!display.contains("s3") && !display.contains("user"), "{display}");
+            assert!(!debug.contains("s3") && !debug.contains("user"), "{debug}");
+        }
+    }
+
+    #[test]
+    fn sqlite_and_memory_urls_parse() {
+        assert_eq!(
+            "sqlite://a.db".parse::<StoreUrl>().unwrap(),
+            StoreUrl::Sqlite("a.db".into())
+        );
+        assert_eq!("memory:".parse::<StoreUrl>().unwrap(), StoreUrl::Memory);
+    }
+
+    #[test]
+    fn unknown_or_empty_urls_are_refused_without_echoing_them() {
+        for url in ["mysql://u:s3cret@db/x", "sqlite:", "", "memory"] {
+            let err = url.parse::<StoreUrl>().unwrap_err();
+            assert!(!err.to_string().contains("s3cret"));
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_url_opens_a_store_for_the_bookkeeping_and_the_outbox() {
+        let store = StoreUrl::Memory.open().await.unwrap();
+        assert!(store.load_instance("x").await.unwrap().is_none());
+        assert_eq!(store.outbox_stats().await.unwrap().pending, 0);
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_url_creates_the_file() {
+        let dir = std::env::temp_dir().join(format!("osb-open-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url: StoreUrl = format!("sqlite:{}", dir.join("s.db").display()).parse().unwrap();
+        let store = url.open().await.unwrap();
+        assert!(store.load_instance("x").await.unwrap().is_none());
+        assert!(dir.join("s.db").exists());
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
