@@ -145,6 +145,9 @@ mod query;
 mod response;
 pub mod routing;
 mod service;
+#[cfg(feature = "timeout")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timeout")))]
+pub mod timeout;
 mod validate;
 mod version;
 
