@@ -1,17 +1,16 @@
 //! `PostgresStore`: a [`StateStore`] in PostgreSQL, shared by several broker replicas.
+//!
+//! [`StateStore`]: super::StateStore
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, Transaction};
 
-use super::sql::{self, Encoded, Migration, failed, timed};
-use super::{CasError, StateStore, StoreError, Version, Versioned};
-use crate::managed::clock::Timestamp;
-use crate::managed::record::{BindingRecord, InstanceRecord};
+use super::sql::{self, Dialect, Encoded, Migration, Table, failed, timed};
+use super::{CasError, StoreError, Version};
 
 const DB: &str = "PostgreSQL";
 
@@ -38,41 +37,47 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// The advisory lock that serialises migrations across replicas ("osb_core" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6f73_625f_636f_7265;
 
-/// The statements for one record table; the key columns are the first parameters.
-struct Table {
-    load: &'static str,
-    insert: &'static str,
-    update: &'static str,
-    delete: &'static str,
-    purge: &'static str,
-}
-
-const INSTANCES: Table = Table {
-    load: "SELECT version, record FROM osb_instances WHERE instance_id = $1",
-    insert: "INSERT INTO osb_instances (instance_id, version, retain_until, record) \
-             VALUES ($1, nextval('osb_record_versions'), $2, $3) \
-             ON CONFLICT (instance_id) DO NOTHING RETURNING version",
-    update: "UPDATE osb_instances \
-             SET version = nextval('osb_record_versions'), retain_until = $2, record = $3 \
-             WHERE instance_id = $1 AND version = $4 RETURNING version",
-    delete: "DELETE FROM osb_instances WHERE instance_id = $1 AND version = $2",
-    purge: "DELETE FROM osb_instances WHERE retain_until <= $1",
+/// The statements; the `StateStore` code itself is shared with the other SQL store.
+const SQL: Dialect = Dialect {
+    name: DB,
+    migrations: MIGRATIONS,
+    record_migration: "INSERT INTO osb_schema_migrations (version, description) VALUES ($1, $2)",
+    instances: Table {
+        load: "SELECT version, record FROM osb_instances WHERE instance_id = $1",
+        insert: "INSERT INTO osb_instances (instance_id, version, retain_until, record) \
+                 VALUES ($1, nextval('osb_record_versions'), $2, $3) \
+                 ON CONFLICT (instance_id) DO NOTHING RETURNING version",
+        update: "UPDATE osb_instances \
+                 SET version = nextval('osb_record_versions'), retain_until = $2, record = $3 \
+                 WHERE instance_id = $1 AND version = $4 RETURNING version",
+        delete: "DELETE FROM osb_instances WHERE instance_id = $1 AND version = $2",
+        purge: "DELETE FROM osb_instances WHERE retain_until <= $1",
+    },
+    bindings: Table {
+        load: "SELECT version, record FROM osb_bindings WHERE instance_id = $1 AND binding_id = $2",
+        insert: "INSERT INTO osb_bindings (instance_id, binding_id, version, retain_until, record) \
+                 VALUES ($1, $2, nextval('osb_record_versions'), $3, $4) \
+                 ON CONFLICT (instance_id, binding_id) DO NOTHING RETURNING version",
+        update: "UPDATE osb_bindings \
+                 SET version = nextval('osb_record_versions'), retain_until = $3, record = $4 \
+                 WHERE instance_id = $1 AND binding_id = $2 AND version = $5 RETURNING version",
+        delete: "DELETE FROM osb_bindings WHERE instance_id = $1 AND binding_id = $2 AND version = $3",
+        purge: "DELETE FROM osb_bindings WHERE retain_until <= $1",
+    },
+    list_instances: "SELECT instance_id, version, record FROM osb_instances \
+                     ORDER BY instance_id LIMIT $1",
+    list_instances_after: "SELECT instance_id, version, record FROM osb_instances \
+                           WHERE instance_id > $1 ORDER BY instance_id LIMIT $2",
+    list_bindings: "SELECT binding_id, version, record FROM osb_bindings \
+                    WHERE instance_id = $1 ORDER BY binding_id",
 };
 
-const BINDINGS: Table = Table {
-    load: "SELECT version, record FROM osb_bindings WHERE instance_id = $1 AND binding_id = $2",
-    insert: "INSERT INTO osb_bindings (instance_id, binding_id, version, retain_until, record) \
-             VALUES ($1, $2, nextval('osb_record_versions'), $3, $4) \
-             ON CONFLICT (instance_id, binding_id) DO NOTHING RETURNING version",
-    update: "UPDATE osb_bindings \
-             SET version = nextval('osb_record_versions'), retain_until = $3, record = $4 \
-             WHERE instance_id = $1 AND binding_id = $2 AND version = $5 RETURNING version",
-    delete: "DELETE FROM osb_bindings WHERE instance_id = $1 AND binding_id = $2 AND version = $3",
-    purge: "DELETE FROM osb_bindings WHERE retain_until <= $1",
-};
+sql::state_store_impl!(PostgresStore, sqlx::Postgres, SQL);
 
 /// A [`StateStore`] in PostgreSQL: durable, and shared by several broker replicas behind a load
 /// balancer.
+///
+/// [`StateStore`]: super::StateStore
 ///
 /// # How compare-and-set works here
 ///
@@ -310,6 +315,11 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
+    /// A transaction for the outbox's multi-statement writes.
+    async fn write_transaction(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.map_err(failed(DB, "begin"))
+    }
+
     async fn migrate(&self, schema: Option<&str>) -> Result<(), StoreError> {
         let step = failed(DB, "migration");
         let mut tx = self.pool.begin().await.map_err(&step)?;
@@ -327,52 +337,8 @@ impl PostgresStore {
             .await
             .map_err(&step)?;
         }
-        sqlx::query(sql::MIGRATIONS_TABLE)
-            .execute(&mut *tx)
-            .await
-            .map_err(&step)?;
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM osb_schema_migrations")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(&step)?;
-        for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-            sqlx::raw_sql(migration.sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(&step)?;
-            sqlx::query("INSERT INTO osb_schema_migrations (version, description) VALUES ($1, $2)")
-                .bind(migration.version)
-                .bind(migration.description)
-                .execute(&mut *tx)
-                .await
-                .map_err(&step)?;
-            tracing::info!(
-                version = migration.version,
-                "applied PostgreSQL schema migration"
-            );
-        }
-        sql::warn_if_newer(DB, &applied, MIGRATIONS);
+        Self::apply_migrations(&mut tx).await?;
         tx.commit().await.map_err(&step)
-    }
-
-    async fn load<T: serde::de::DeserializeOwned>(
-        &self,
-        table: &Table,
-        key: &[&str],
-    ) -> Result<Option<Versioned<T>>, StoreError> {
-        timed(DB, self.query_timeout, async {
-            let mut query = sqlx::query_as::<_, (i64, String)>(table.load);
-            for part in key {
-                query = query.bind(*part);
-            }
-            let row = query
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(failed(DB, "read"))?;
-            row.map(|(version, json)| sql::decode(version, &json))
-                .transpose()
-        })
-        .await
     }
 
     async fn save(
@@ -409,152 +375,6 @@ impl PostgresStore {
                 Some(version) => Ok(sql::version_from_column(version)?),
                 None => Err(CasError::Conflict),
             }
-        })
-        .await
-    }
-
-    async fn remove(&self, table: &Table, key: &[&str], expected: Version) -> Result<(), CasError> {
-        let Some(expected) = sql::expected_column(expected) else {
-            return Err(CasError::Conflict);
-        };
-        timed(DB, self.query_timeout, async {
-            let mut query = sqlx::query(table.delete);
-            for part in key {
-                query = query.bind(*part);
-            }
-            let removed = query
-                .bind(expected)
-                .execute(&self.pool)
-                .await
-                .map_err(failed(DB, "delete"))?
-                .rows_affected();
-            if removed == 1 {
-                Ok(())
-            } else {
-                Err(CasError::Conflict)
-            }
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl StateStore for PostgresStore {
-    async fn load_instance(
-        &self,
-        instance_id: &str,
-    ) -> Result<Option<Versioned<InstanceRecord>>, StoreError> {
-        self.load(&INSTANCES, &[instance_id]).await
-    }
-
-    async fn save_instance(
-        &self,
-        instance_id: &str,
-        expected: Option<Version>,
-        record: &InstanceRecord,
-    ) -> Result<Version, CasError> {
-        let encoded = sql::encode(record, &record.lifecycle)?;
-        self.save(&INSTANCES, &[instance_id], expected, encoded)
-            .await
-    }
-
-    async fn remove_instance(&self, instance_id: &str, expected: Version) -> Result<(), CasError> {
-        self.remove(&INSTANCES, &[instance_id], expected).await
-    }
-
-    async fn list_instances(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Versioned<InstanceRecord>)>, StoreError> {
-        timed(DB, self.query_timeout, async {
-            let query = match after {
-                Some(after) => sqlx::query_as::<_, (String, i64, String)>(
-                    "SELECT instance_id, version, record FROM osb_instances \
-                     WHERE instance_id > $1 ORDER BY instance_id LIMIT $2",
-                )
-                .bind(after),
-                None => sqlx::query_as::<_, (String, i64, String)>(
-                    "SELECT instance_id, version, record FROM osb_instances \
-                     ORDER BY instance_id LIMIT $1",
-                ),
-            };
-            let rows = query
-                .bind(sql::limit_column(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(failed(DB, "list"))?;
-            rows.into_iter()
-                .map(|(id, version, json)| Ok((id, sql::decode(version, &json)?)))
-                .collect()
-        })
-        .await
-    }
-
-    async fn load_binding(
-        &self,
-        instance_id: &str,
-        binding_id: &str,
-    ) -> Result<Option<Versioned<BindingRecord>>, StoreError> {
-        self.load(&BINDINGS, &[instance_id, binding_id]).await
-    }
-
-    async fn save_binding(
-        &self,
-        instance_id: &str,
-        binding_id: &str,
-        expected: Option<Version>,
-        record: &BindingRecord,
-    ) -> Result<Version, CasError> {
-        let encoded = sql::encode(record, &record.lifecycle)?;
-        self.save(&BINDINGS, &[instance_id, binding_id], expected, encoded)
-            .await
-    }
-
-    async fn remove_binding(
-        &self,
-        instance_id: &str,
-        binding_id: &str,
-        expected: Version,
-    ) -> Result<(), CasError> {
-        self.remove(&BINDINGS, &[instance_id, binding_id], expected)
-            .await
-    }
-
-    async fn list_bindings(
-        &self,
-        instance_id: &str,
-    ) -> Result<Vec<(String, Versioned<BindingRecord>)>, StoreError> {
-        timed(DB, self.query_timeout, async {
-            let rows = sqlx::query_as::<_, (String, i64, String)>(
-                "SELECT binding_id, version, record FROM osb_bindings \
-                 WHERE instance_id = $1 ORDER BY binding_id",
-            )
-            .bind(instance_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(failed(DB, "list"))?;
-            rows.into_iter()
-                .map(|(id, version, json)| Ok((id, sql::decode(version, &json)?)))
-                .collect()
-        })
-        .await
-    }
-
-    async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
-        timed(DB, self.query_timeout, async {
-            let mut removed = 0;
-            // READ COMMITTED re-checks `retain_until` on a row another writer just changed, so
-            // a record rewritten (and so no longer expired) after we were called is kept.
-            for table in [&INSTANCES, &BINDINGS] {
-                removed += sqlx::query(table.purge)
-                    .bind(now.as_unix_millis())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(failed(DB, "purge"))?
-                    .rows_affected();
-            }
-            Ok(usize::try_from(removed).unwrap_or(usize::MAX))
         })
         .await
     }

@@ -1,19 +1,18 @@
 //! `SqliteStore`: a [`StateStore`] in one SQLite file, the durable default for a broker that
 //! runs as a single process.
+//!
+//! [`StateStore`]: super::StateStore
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
-use super::sql::{self, Encoded, Migration, failed, timed};
-use super::{CasError, StateStore, StoreError, Version, Versioned};
-use crate::managed::clock::Timestamp;
-use crate::managed::record::{BindingRecord, InstanceRecord};
+use super::sql::{self, Dialect, Encoded, Migration, Table, failed, timed};
+use super::{CasError, StoreError, Version};
 
 const DB: &str = "SQLite";
 
@@ -34,37 +33,43 @@ const MIGRATIONS: &[Migration] = &[
 #[path = "sqlite_outbox.rs"]
 mod outbox;
 
-/// The statements for one record table; the key columns are the first parameters.
-struct Table {
-    load: &'static str,
-    insert: &'static str,
-    update: &'static str,
-    delete: &'static str,
-    purge: &'static str,
-}
-
-const INSTANCES: Table = Table {
-    load: "SELECT version, record FROM osb_instances WHERE instance_id = ?1",
-    insert: "INSERT INTO osb_instances (instance_id, version, retain_until, record) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-    update: "UPDATE osb_instances SET version = ?2, retain_until = ?3, record = ?4 \
-             WHERE instance_id = ?1 AND version = ?5",
-    delete: "DELETE FROM osb_instances WHERE instance_id = ?1 AND version = ?2",
-    purge: "DELETE FROM osb_instances WHERE retain_until <= ?1",
+/// The statements; the `StateStore` code itself is shared with the other SQL store.
+const SQL: Dialect = Dialect {
+    name: DB,
+    migrations: MIGRATIONS,
+    record_migration: "INSERT INTO osb_schema_migrations (version, description) VALUES (?1, ?2)",
+    instances: Table {
+        load: "SELECT version, record FROM osb_instances WHERE instance_id = ?1",
+        insert: "INSERT INTO osb_instances (instance_id, version, retain_until, record) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        update: "UPDATE osb_instances SET version = ?2, retain_until = ?3, record = ?4 \
+                 WHERE instance_id = ?1 AND version = ?5",
+        delete: "DELETE FROM osb_instances WHERE instance_id = ?1 AND version = ?2",
+        purge: "DELETE FROM osb_instances WHERE retain_until <= ?1",
+    },
+    bindings: Table {
+        load: "SELECT version, record FROM osb_bindings WHERE instance_id = ?1 AND binding_id = ?2",
+        insert: "INSERT INTO osb_bindings (instance_id, binding_id, version, retain_until, record) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        update: "UPDATE osb_bindings SET version = ?3, retain_until = ?4, record = ?5 \
+                 WHERE instance_id = ?1 AND binding_id = ?2 AND version = ?6",
+        delete: "DELETE FROM osb_bindings WHERE instance_id = ?1 AND binding_id = ?2 AND version = ?3",
+        purge: "DELETE FROM osb_bindings WHERE retain_until <= ?1",
+    },
+    list_instances: "SELECT instance_id, version, record FROM osb_instances \
+                     ORDER BY instance_id LIMIT ?1",
+    list_instances_after: "SELECT instance_id, version, record FROM osb_instances \
+                           WHERE instance_id > ?1 ORDER BY instance_id LIMIT ?2",
+    list_bindings: "SELECT binding_id, version, record FROM osb_bindings \
+                    WHERE instance_id = ?1 ORDER BY binding_id",
 };
 
-const BINDINGS: Table = Table {
-    load: "SELECT version, record FROM osb_bindings WHERE instance_id = ?1 AND binding_id = ?2",
-    insert: "INSERT INTO osb_bindings (instance_id, binding_id, version, retain_until, record) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-    update: "UPDATE osb_bindings SET version = ?3, retain_until = ?4, record = ?5 \
-             WHERE instance_id = ?1 AND binding_id = ?2 AND version = ?6",
-    delete: "DELETE FROM osb_bindings WHERE instance_id = ?1 AND binding_id = ?2 AND version = ?3",
-    purge: "DELETE FROM osb_bindings WHERE retain_until <= ?1",
-};
+sql::state_store_impl!(SqliteStore, sqlx::Sqlite, SQL);
 
 /// A [`StateStore`] in one SQLite file: durable across restarts, for a broker that runs as a
 /// single process (several replicas need [`PostgresStore`](super::PostgresStore)).
+///
+/// [`StateStore`]: super::StateStore
 ///
 /// # How compare-and-set works here
 ///
@@ -261,31 +266,7 @@ impl SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut tx = self.write_transaction().await?;
         let step = failed(DB, "migration");
-        sqlx::query(sql::MIGRATIONS_TABLE)
-            .execute(&mut *tx)
-            .await
-            .map_err(&step)?;
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM osb_schema_migrations")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(&step)?;
-        for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-            sqlx::raw_sql(migration.sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(&step)?;
-            sqlx::query("INSERT INTO osb_schema_migrations (version, description) VALUES (?1, ?2)")
-                .bind(migration.version)
-                .bind(migration.description)
-                .execute(&mut *tx)
-                .await
-                .map_err(&step)?;
-            tracing::info!(
-                version = migration.version,
-                "applied SQLite schema migration"
-            );
-        }
-        sql::warn_if_newer(DB, &applied, MIGRATIONS);
+        Self::apply_migrations(&mut tx).await?;
         tx.commit().await.map_err(&step)
     }
 
@@ -296,26 +277,6 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(failed(DB, "begin"))
-    }
-
-    async fn load<T: serde::de::DeserializeOwned>(
-        &self,
-        table: &Table,
-        key: &[&str],
-    ) -> Result<Option<Versioned<T>>, StoreError> {
-        timed(DB, self.query_timeout, async {
-            let mut query = sqlx::query_as::<_, (i64, String)>(table.load);
-            for part in key {
-                query = query.bind(*part);
-            }
-            let row = query
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(failed(DB, "read"))?;
-            row.map(|(version, json)| sql::decode(version, &json))
-                .transpose()
-        })
-        .await
     }
 
     async fn save(
@@ -364,154 +325,6 @@ impl SqliteStore {
                 tx.rollback().await.map_err(&step)?;
                 Err(CasError::Conflict)
             }
-        })
-        .await
-    }
-
-    async fn remove(&self, table: &Table, key: &[&str], expected: Version) -> Result<(), CasError> {
-        let Some(expected) = sql::expected_column(expected) else {
-            return Err(CasError::Conflict);
-        };
-        timed(DB, self.query_timeout, async {
-            let mut query = sqlx::query(table.delete);
-            for part in key {
-                query = query.bind(*part);
-            }
-            // One autocommit statement: SQLite takes the write lock for it (honouring the busy
-            // timeout) and the condition is checked under that lock.
-            let removed = query
-                .bind(expected)
-                .execute(&self.pool)
-                .await
-                .map_err(failed(DB, "delete"))?
-                .rows_affected();
-            if removed == 1 {
-                Ok(())
-            } else {
-                Err(CasError::Conflict)
-            }
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl StateStore for SqliteStore {
-    async fn load_instance(
-        &self,
-        instance_id: &str,
-    ) -> Result<Option<Versioned<InstanceRecord>>, StoreError> {
-        self.load(&INSTANCES, &[instance_id]).await
-    }
-
-    async fn save_instance(
-        &self,
-        instance_id: &str,
-        expected: Option<Version>,
-        record: &InstanceRecord,
-    ) -> Result<Version, CasError> {
-        let encoded = sql::encode(record, &record.lifecycle)?;
-        self.save(&INSTANCES, &[instance_id], expected, encoded)
-            .await
-    }
-
-    async fn remove_instance(&self, instance_id: &str, expected: Version) -> Result<(), CasError> {
-        self.remove(&INSTANCES, &[instance_id], expected).await
-    }
-
-    async fn list_instances(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Versioned<InstanceRecord>)>, StoreError> {
-        timed(DB, self.query_timeout, async {
-            let query = match after {
-                Some(after) => sqlx::query_as::<_, (String, i64, String)>(
-                    "SELECT instance_id, version, record FROM osb_instances \
-                     WHERE instance_id > ?1 ORDER BY instance_id LIMIT ?2",
-                )
-                .bind(after),
-                None => sqlx::query_as::<_, (String, i64, String)>(
-                    "SELECT instance_id, version, record FROM osb_instances \
-                     ORDER BY instance_id LIMIT ?1",
-                ),
-            };
-            let rows = query
-                .bind(sql::limit_column(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(failed(DB, "list"))?;
-            rows.into_iter()
-                .map(|(id, version, json)| Ok((id, sql::decode(version, &json)?)))
-                .collect()
-        })
-        .await
-    }
-
-    async fn load_binding(
-        &self,
-        instance_id: &str,
-        binding_id: &str,
-    ) -> Result<Option<Versioned<BindingRecord>>, StoreError> {
-        self.load(&BINDINGS, &[instance_id, binding_id]).await
-    }
-
-    async fn save_binding(
-        &self,
-        instance_id: &str,
-        binding_id: &str,
-        expected: Option<Version>,
-        record: &BindingRecord,
-    ) -> Result<Version, CasError> {
-        let encoded = sql::encode(record, &record.lifecycle)?;
-        self.save(&BINDINGS, &[instance_id, binding_id], expected, encoded)
-            .await
-    }
-
-    async fn remove_binding(
-        &self,
-        instance_id: &str,
-        binding_id: &str,
-        expected: Version,
-    ) -> Result<(), CasError> {
-        self.remove(&BINDINGS, &[instance_id, binding_id], expected)
-            .await
-    }
-
-    async fn list_bindings(
-        &self,
-        instance_id: &str,
-    ) -> Result<Vec<(String, Versioned<BindingRecord>)>, StoreError> {
-        timed(DB, self.query_timeout, async {
-            let rows = sqlx::query_as::<_, (String, i64, String)>(
-                "SELECT binding_id, version, record FROM osb_bindings \
-                 WHERE instance_id = ?1 ORDER BY binding_id",
-            )
-            .bind(instance_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(failed(DB, "list"))?;
-            rows.into_iter()
-                .map(|(id, version, json)| Ok((id, sql::decode(version, &json)?)))
-                .collect()
-        })
-        .await
-    }
-
-    async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
-        timed(DB, self.query_timeout, async {
-            let mut removed = 0;
-            // Each DELETE checks `retain_until` under the write lock, so a record rewritten
-            // (and so no longer expired) after we were called is kept.
-            for table in [&INSTANCES, &BINDINGS] {
-                removed += sqlx::query(table.purge)
-                    .bind(now.as_unix_millis())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(failed(DB, "purge"))?
-                    .rows_affected();
-            }
-            Ok(usize::try_from(removed).unwrap_or(usize::MAX))
         })
         .await
     }
