@@ -255,6 +255,37 @@ impl BrokerError {
             .unwrap_or_else(|| self.kind.default_description())
     }
 
+    /// The internal cause of this error and the causes behind it, each joined to the next by
+    /// `": "` (`"store failed: connection refused"`); `None` when there is no cause.
+    ///
+    /// For logs only: the text may hold internals (hosts, SQL, file paths) and must never be
+    /// sent to clients; [`BrokerError::to_body`] never contains it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_core::BrokerError;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("store failed")]
+    /// struct StoreDown(#[source] std::io::Error);
+    ///
+    /// let err = BrokerError::internal(StoreDown(std::io::Error::other("connection refused")));
+    /// assert_eq!(err.cause_chain().as_deref(), Some("store failed: connection refused"));
+    /// assert!(!err.to_body().description.unwrap().contains("refused"));
+    /// assert_eq!(BrokerError::not_found().cause_chain(), None);
+    /// ```
+    pub fn cause_chain(&self) -> Option<String> {
+        let mut cause = StdError::source(self)?;
+        let mut text = cause.to_string();
+        while let Some(next) = cause.source() {
+            text.push_str(": ");
+            text.push_str(&next.to_string());
+            cause = next;
+        }
+        Some(text)
+    }
+
     /// `instance_usable`, if set.
     pub fn instance_usable(&self) -> Option<bool> {
         self.instance_usable

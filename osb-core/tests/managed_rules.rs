@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use managed_support::*;
+use osb_core::catalog::{MaintenanceInfo, Plan, Service};
 use osb_core::managed::{AfterDelete, DeleteDuringCreate, Managed, MemoryStore, StateStore};
 use osb_core::{
     BindResponse, BindingOperationState, BrokerError, DeprovisionRequest, DeprovisionResponse,
@@ -1453,4 +1454,349 @@ async fn a_delete_on_one_replica_halts_a_create_running_on_another() {
     assert_eq!(halted.state, OperationState::Failed(Failure::Provision));
     assert_eq!(b.logic().calls().delete_instance["i"], 1);
     a.logic().open();
+}
+
+// ---------------------------------------------------------------- update and bind against the catalog
+//
+// osb-tower checks plan changes and maintenance_info only when `previous_values` names the
+// current plan; these requests send none, so the adapter decides (NOTES.md §13 steps 5 and 6).
+
+/// `plan_updateable: false` (the service says `true`).
+const FIXED: &str = "fixed";
+/// `maintenance_info.version` 2.0.0.
+const MAINTAINED: &str = "maintained";
+const OTHER_SERVICE: &str = "other-svc";
+const OTHER_PLAN: &str = "other-plan";
+
+fn catalog_broker(allow_context_updates: bool) -> Broker {
+    let logic = CountingLogic::new().with_catalog(|catalog| {
+        let service = &mut catalog.services[0];
+        let mut fixed = Plan::new(FIXED, "fixed", "Cannot change plan");
+        fixed.plan_updateable = Some(false);
+        let mut maintained = Plan::new(MAINTAINED, "maintained", "Has maintenance info");
+        maintained.maintenance_info = Some(MaintenanceInfo::new("2.0.0"));
+        service.plans.extend([fixed, maintained]);
+        service.allow_context_updates = Some(allow_context_updates);
+        catalog.services.push(
+            Service::new(OTHER_SERVICE, "other", "Another service", true).with_plan(Plan::new(
+                OTHER_PLAN,
+                "other-plan",
+                "Another plan",
+            )),
+        );
+    });
+    broker_with(logic, ManualClock::new())
+}
+
+/// Asserts that `request` is refused with `expected` and that nothing was stored or run.
+async fn refused(
+    broker: &Broker,
+    iid: &str,
+    request: UpdateRequest,
+    expected: ErrorKind,
+) -> BrokerError {
+    let before = broker.store().load_instance(iid).await.unwrap().unwrap();
+    let updates = broker.logic().calls().update_instance.get(iid).copied();
+    let err = broker
+        .update(iid, request, &ctx(true))
+        .await
+        .expect_err("expected a refusal");
+    assert_eq!(err.kind(), expected, "{err}");
+    let after = broker.store().load_instance(iid).await.unwrap().unwrap();
+    assert_eq!(before.version, after.version, "a refused update wrote");
+    assert_eq!(
+        broker.logic().calls().update_instance.get(iid).copied(),
+        updates
+    );
+    err
+}
+
+async fn updated(broker: &Broker, iid: &str, request: UpdateRequest) {
+    let answer = broker.update(iid, request, &ctx(false)).await.unwrap();
+    assert!(matches!(answer, UpdateResponse::Updated(_)), "{answer:?}");
+}
+
+async fn fetched_plan(broker: &Broker, iid: &str) -> String {
+    broker
+        .fetch_instance(iid, FetchInstanceRequest::default(), &ctx(false))
+        .await
+        .unwrap()
+        .plan_id
+        .unwrap()
+}
+
+fn update(plan_id: Option<&str>, maintenance_version: Option<&str>) -> UpdateRequest {
+    let mut request = UpdateRequest::new(SERVICE);
+    request.plan_id = plan_id.map(str::to_owned);
+    request.maintenance_info = maintenance_version.map(MaintenanceInfo::new);
+    request
+}
+
+fn cloud_foundry_context() -> Option<osb_core::Context> {
+    serde_json::from_value(json!({
+        "platform": "cloudfoundry",
+        "organization_guid": "org",
+        "space_guid": "space",
+        "instance_name": "renamed"
+    }))
+    .ok()
+}
+
+#[tokio::test]
+async fn update_naming_another_service_returns_400_after_the_404_and_changes_nothing() {
+    let broker = catalog_broker(false);
+    let mut other = UpdateRequest::new(OTHER_SERVICE);
+    other.parameters = params(json!({"size": 2}));
+    assert_eq!(
+        kind(broker.update("nope", other.clone(), &ctx(true)).await),
+        ErrorKind::NotFound
+    );
+    provision_sync(&broker, "i").await;
+    refused(&broker, "i", other, ErrorKind::BadRequest).await;
+    let mut same = UpdateRequest::new(SERVICE);
+    same.parameters = params(json!({"size": 2}));
+    updated(&broker, "i", same).await;
+}
+
+#[tokio::test]
+async fn plan_change_without_previous_values_needs_a_plan_updateable_current_plan() {
+    let broker = catalog_broker(false);
+    broker
+        .provision("i", provision(FIXED), &ctx(false))
+        .await
+        .unwrap();
+    let err = refused(
+        &broker,
+        "i",
+        update(Some(SYNC), None),
+        ErrorKind::UnprocessableEntity,
+    )
+    .await;
+    assert!(err.description().contains("plan_updateable"), "{err}");
+    assert_eq!(fetched_plan(&broker, "i").await, FIXED);
+    // Naming the current plan is no plan change.
+    let mut same = update(Some(FIXED), None);
+    same.parameters = params(json!({"size": 2}));
+    updated(&broker, "i", same).await;
+    // The offering's plan_updateable holds for a plan without its own: SYNC may move to FIXED.
+    provision_sync(&broker, "j").await;
+    updated(&broker, "j", update(Some(FIXED), None)).await;
+    assert_eq!(fetched_plan(&broker, "j").await, FIXED);
+}
+
+#[tokio::test]
+async fn plan_change_to_a_plan_outside_the_instances_service_returns_400() {
+    let broker = catalog_broker(false);
+    provision_sync(&broker, "i").await;
+    refused(
+        &broker,
+        "i",
+        update(Some(OTHER_PLAN), None),
+        ErrorKind::BadRequest,
+    )
+    .await;
+    refused(
+        &broker,
+        "i",
+        update(Some("no-such-plan"), None),
+        ErrorKind::BadRequest,
+    )
+    .await;
+    updated(&broker, "i", update(Some(APP), None)).await;
+    assert_eq!(fetched_plan(&broker, "i").await, APP);
+}
+
+#[tokio::test]
+async fn update_maintenance_info_is_checked_against_the_target_plan() {
+    let broker = catalog_broker(false);
+    provision_sync(&broker, "i").await;
+    // SYNC has no maintenance_info: any version is a conflict.
+    refused(
+        &broker,
+        "i",
+        update(None, Some("2.0.0")),
+        ErrorKind::MaintenanceInfoConflict,
+    )
+    .await;
+    // Moving to MAINTAINED: its version, not the current plan's absence of one.
+    refused(
+        &broker,
+        "i",
+        update(Some(MAINTAINED), Some("1.0.0")),
+        ErrorKind::MaintenanceInfoConflict,
+    )
+    .await;
+    updated(&broker, "i", update(Some(MAINTAINED), Some("2.0.0"))).await;
+    let fetched = broker
+        .fetch_instance("i", FetchInstanceRequest::default(), &ctx(false))
+        .await
+        .unwrap();
+    assert_eq!(fetched.plan_id.as_deref(), Some(MAINTAINED));
+    assert_eq!(fetched.maintenance_info.unwrap().version, "2.0.0");
+    // No plan change: the current plan's version.
+    updated(&broker, "i", update(None, Some("2.0.0"))).await;
+    refused(
+        &broker,
+        "i",
+        update(None, Some("3.0.0")),
+        ErrorKind::MaintenanceInfoConflict,
+    )
+    .await;
+    // Moving back to SYNC with a version: a conflict.
+    refused(
+        &broker,
+        "i",
+        update(Some(SYNC), Some("2.0.0")),
+        ErrorKind::MaintenanceInfoConflict,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn context_only_update_needs_allow_context_updates() {
+    let broker = catalog_broker(false);
+    provision_sync(&broker, "i").await;
+    let mut context_only = UpdateRequest::new(SERVICE);
+    context_only.context = cloud_foundry_context();
+    assert!(context_only.context.is_some());
+    let err = refused(
+        &broker,
+        "i",
+        context_only.clone(),
+        ErrorKind::UnprocessableEntity,
+    )
+    .await;
+    assert!(err.description().contains("allow_context_updates"), "{err}");
+    // The current plan_id changes nothing: still context-only.
+    let mut same_plan = context_only.clone();
+    same_plan.plan_id = Some(SYNC.into());
+    refused(&broker, "i", same_plan, ErrorKind::UnprocessableEntity).await;
+    // With parameters it is no longer context-only.
+    let mut with_parameters = context_only.clone();
+    with_parameters.parameters = params(json!({"size": 2}));
+    updated(&broker, "i", with_parameters).await;
+    // A service that allows context updates takes it.
+    let allowing = catalog_broker(true);
+    provision_sync(&allowing, "i").await;
+    updated(&allowing, "i", context_only).await;
+}
+
+#[tokio::test]
+async fn update_checks_the_catalog_before_answering_busy() {
+    let broker = catalog_broker(false);
+    broker.logic().close();
+    broker
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    // Being created: a wrong service is still 400, a valid request is 422 ConcurrencyError.
+    refused(
+        &broker,
+        "i",
+        UpdateRequest::new(OTHER_SERVICE),
+        ErrorKind::BadRequest,
+    )
+    .await;
+    refused(
+        &broker,
+        "i",
+        update(Some(OTHER_PLAN), None),
+        ErrorKind::BadRequest,
+    )
+    .await;
+    refused(
+        &broker,
+        "i",
+        update(Some(SYNC), None),
+        ErrorKind::ConcurrencyError,
+    )
+    .await;
+    broker.logic().open();
+    assert_eq!(settled(&broker, "i").await.state, OperationState::Succeeded);
+}
+
+#[tokio::test]
+async fn bind_naming_another_service_returns_400_after_the_instance_404() {
+    let broker = catalog_broker(false);
+    let other = || {
+        let mut request = osb_core::BindRequest::new(OTHER_SERVICE, OTHER_PLAN);
+        request.app_guid = Some("app-1".into());
+        request
+    };
+    assert_eq!(
+        kind(broker.bind("nope", "b", other(), &ctx(false)).await),
+        ErrorKind::NotFound
+    );
+    provision_sync(&broker, "i").await;
+    assert_eq!(
+        kind(broker.bind("i", "b", other(), &ctx(false)).await),
+        ErrorKind::BadRequest
+    );
+    assert!(
+        broker
+            .store()
+            .load_binding("i", "b")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        broker
+            .bind("i", "b", bind(SYNC), &ctx(false))
+            .await
+            .unwrap(),
+        BindResponse::Created(_)
+    ));
+}
+
+#[tokio::test]
+async fn rotation_refuses_a_predecessor_whose_expires_at_has_passed() {
+    let (broker, clock) = broker();
+    provision_sync(&broker, "i").await;
+    // The test clock starts at 2023-11-14T22:13:20Z.
+    let mut expiring = bind(SYNC);
+    expiring.parameters = params(json!({"expires_at": "2023-11-14T22:13:21.5Z"}));
+    broker
+        .bind("i", "old", expiring, &ctx(false))
+        .await
+        .unwrap();
+    let rotate = |predecessor: &str| {
+        let mut request = bind(SYNC);
+        request.predecessor_binding_id = Some(predecessor.into());
+        request
+    };
+    // Not expired yet: rotated.
+    assert!(matches!(
+        broker
+            .bind("i", "new", rotate("old"), &ctx(false))
+            .await
+            .unwrap(),
+        BindResponse::Created(_)
+    ));
+    clock.advance(Duration::from_secs(2));
+    let err = broker
+        .bind("i", "newer", rotate("old"), &ctx(false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadRequest);
+    assert!(err.description().contains("expired"), "{err}");
+    assert!(
+        broker
+            .store()
+            .load_binding("i", "newer")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // An expires_at that is not the spec's format counts as not expired.
+    let mut odd = bind(SYNC);
+    odd.parameters = params(json!({"expires_at": "next tuesday"}));
+    broker.bind("i", "odd", odd, &ctx(false)).await.unwrap();
+    assert!(matches!(
+        broker
+            .bind("i", "after-odd", rotate("odd"), &ctx(false))
+            .await
+            .unwrap(),
+        BindResponse::Created(_)
+    ));
 }

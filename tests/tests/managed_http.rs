@@ -532,3 +532,48 @@ async fn disabled_instance_refuses_binds_until_enabled_through_bluemix_v1() {
         .await
         .expect(201);
 }
+
+/// osb-tower checks a plan change and `maintenance_info` only when `previous_values` names the
+/// current plan; without it the adapter decides from the stored plan (NOTES.md §13 step 5).
+#[tokio::test]
+async fn patch_without_previous_values_is_checked_against_the_stored_plan() {
+    let (_server, platform, broker) = serve().await;
+    platform
+        .provision("i", &provision_body(SYNC), false)
+        .await
+        .expect(201);
+    // The service is not plan_updateable: a plan change is 422 with a description.
+    let change = json!({"service_id": SERVICE, "plan_id": ASYNC});
+    let refused = platform
+        .update("i", &change, true)
+        .await
+        .expect_error(422, None);
+    assert!(refused.str("description").contains("plan_updateable"));
+    // SYNC has no maintenance_info: any version is a conflict.
+    let maintenance = json!({"service_id": SERVICE, "maintenance_info": {"version": "1.0.0"}});
+    platform
+        .update("i", &maintenance, true)
+        .await
+        .expect_error(422, Some("MaintenanceInfoConflict"));
+    // The service does not allow context updates: a context-only PATCH is 422.
+    let context_only = json!({
+        "service_id": SERVICE,
+        "context": {"platform": "ibmcloud", "account_id": "acc", "crn": "crn:v1:bluemix:public:managed:us-south:a/acc::", "name": "renamed"},
+    });
+    let refused = platform
+        .update("i", &context_only, true)
+        .await
+        .expect_error(422, None);
+    assert!(refused.str("description").contains("allow_context_updates"));
+    // Nothing was stored or run.
+    let fetched = platform.fetch_instance("i").await.expect(200);
+    assert_eq!(fetched.str("plan_id"), SYNC);
+    assert_eq!(broker.logic().calls("update i"), 0);
+    // Naming the current plan is no plan change: accepted.
+    let same = json!({"service_id": SERVICE, "plan_id": SYNC, "parameters": {"size": 2}});
+    platform.update("i", &same, false).await.expect(200);
+    assert_eq!(broker.logic().calls("update i"), 1);
+    let fetched = platform.fetch_instance("i").await.expect(200);
+    assert_eq!(fetched.str("plan_id"), SYNC);
+    assert_eq!(fetched.body["parameters"]["size"], 2);
+}

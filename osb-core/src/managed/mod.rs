@@ -148,6 +148,22 @@
 //! [asynchronous](Execution::Asynchronous) plan requested without `accepts_incomplete=true` is
 //! 422 `AsyncRequired` before anything starts.
 //!
+//! The adapter also checks against the catalog what needs the stored resource, before it
+//! looks at the state (so an instance being created still answers these with 400 / 422):
+//!
+//! | Request | check | answer |
+//! |---|---|---|
+//! | update, bind | `service_id` is not the instance's | 400 |
+//! | update | `plan_id` other than the stored plan, not a plan of the instance's service | 400 |
+//! | update | `plan_id` other than the stored plan, and the stored plan (else its service) is not `plan_updateable` | 422 with a description |
+//! | update | only `context` (no `plan_id` change, no `parameters`, no `maintenance_info`), and the service has no `allow_context_updates` | 422 with a description |
+//! | update | `maintenance_info.version` is not the target plan's (the stored plan's without a plan change), or the plan has no `maintenance_info` | 422 `MaintenanceInfoConflict` |
+//!
+//! `osb-tower` makes the update checks only when `previous_values` names the current plan;
+//! platforms often send no `previous_values`, so the adapter, which knows the current plan, makes
+//! them again (NOTES.md §13 step 5). A `plan_id` equal to the stored plan is no plan change.
+//! After any of these answers nothing is stored and the logic is not called.
+//!
 //! Instances, by the state of the instance the request names:
 //!
 //! | Request | unknown or deleted | being created | ready | being updated | create failed | being deleted |
@@ -181,7 +197,10 @@
 //!   "cannot be processed in the current state") over 403, which platforms read as an
 //!   authorization failure.
 //! - A bind that names a `predecessor_binding_id` (rotation, 2.17) needs a bound predecessor of
-//!   the same instance (else 400) and inherits its parameters when it has none. A plan for which
+//!   the same instance whose `metadata.expires_at` has not passed (else 400) and inherits its
+//!   parameters when it has none. `expires_at` is read in the spec's form
+//!   `yyyy-mm-ddThh:mm:ss(.s)Z`; a predecessor whose `expires_at` is in any other form counts as
+//!   not expired. A plan for which
 //!   [`ServiceLogic::requires_app`] is true answers a bind without an application with 422
 //!   `RequiresApp`.
 //! - "Identical" compares attributes, not JSON text (NOTES.md §9.1): [`provision_identical`],
@@ -190,6 +209,9 @@
 //!   missing one, for the latest. A record remembers its last [`OPERATION_HISTORY`] operations.
 //!   After a *synchronous* delete that halted an asynchronous create, it answers for the halted
 //!   create (`failed`), as spec.md "Deprovisioning" asks.
+//! - Logs: a failed background operation is logged at warn (error for a 5xx) and a store
+//!   failure at error, each with its cause chain ([`BrokerError::cause_chain`](crate::BrokerError::cause_chain)); the platform
+//!   only ever sees descriptions.
 //! - Failures: the logic's [`LogicError`] description reaches the platform (in the error body
 //!   for synchronous work, in `last_operation` for asynchronous work). `instance_usable` and
 //!   `update_repeatable` exist only on [`UpdateError`] and `instance_usable` only on

@@ -14,8 +14,8 @@ use osb_core::managed::{
     ServiceLogic, Timestamp, UpdateError,
 };
 use osb_core::{
-    ApiVersion, BindRequest, Binding, ProvisionRequest, ProvisionedInstance, RequestContext,
-    UpdateRequest, UpdatedInstance,
+    ApiVersion, BindRequest, Binding, BindingMetadata, ProvisionRequest, ProvisionedInstance,
+    RequestContext, UpdateRequest, UpdatedInstance,
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
@@ -100,6 +100,14 @@ impl CountingLogic {
             idempotent,
             fail_delete: Mutex::new(false),
         }
+    }
+
+    /// This logic with its catalog changed by `edit` (call before building the broker).
+    pub fn with_catalog(mut self, edit: impl FnOnce(&mut Catalog)) -> Self {
+        let mut catalog = (*self.catalog).clone();
+        edit(&mut catalog);
+        self.catalog = Arc::new(catalog);
+        self
     }
 
     pub fn calls(&self) -> Calls {
@@ -255,7 +263,19 @@ impl ServiceLogic for CountingLogic {
         let Value::Object(credentials) = credentials else {
             unreachable!()
         };
-        Ok(Binding::with_credentials(credentials))
+        let mut binding = Binding::with_credentials(credentials);
+        // Parameters `{"expires_at": "<time>"}` give the binding that expiry.
+        if let Some(expires_at) = request
+            .parameters
+            .as_ref()
+            .and_then(|p| p.get("expires_at"))
+            .and_then(Value::as_str)
+        {
+            let mut metadata = BindingMetadata::default();
+            metadata.expires_at = Some(expires_at.to_owned());
+            binding.metadata = Some(metadata);
+        }
+        Ok(binding)
     }
 
     async fn delete_binding(

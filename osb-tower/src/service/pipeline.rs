@@ -101,7 +101,7 @@ where
                 tracing::error!(
                     status = err.status().as_u16(),
                     error = %err,
-                    cause = err_cause(&err).as_deref(),
+                    cause = err.cause_chain().as_deref(),
                     "the broker failed"
                 );
             } else {
@@ -110,17 +110,6 @@ where
             response::error(&err, endpoint.error_flags())
         }
     }
-}
-
-fn err_cause(err: &BrokerError) -> Option<String> {
-    let mut source = std::error::Error::source(err)?;
-    let mut text = source.to_string();
-    while let Some(next) = source.source() {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        source = next;
-    }
-    Some(text)
 }
 
 /// The staged checks of the routing module's table, then the broker call.

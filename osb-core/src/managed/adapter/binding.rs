@@ -1,5 +1,6 @@
 //! Bind and fetch of bindings (NOTES.md §13 steps 6 and 11).
 
+use super::expiry::parse_expires_at;
 use super::instance::{disabled, halted};
 use super::tasks::Target;
 use super::{Engine, MAX_ATTEMPTS, contended, internal, retry};
@@ -48,6 +49,14 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 return Err(BrokerError::not_found()
                     .with_description("The service instance does not exist."));
             };
+            // The binding's service must be the instance's (400, like an unknown service).
+            let service_id = instance.record.service_id();
+            if request.service_id != service_id {
+                return Err(BrokerError::bad_request(format!(
+                    "The service_id {:?} is not the service of this instance ({service_id:?}).",
+                    request.service_id
+                )));
+            }
             let life = &instance.record.lifecycle;
             if life.phase == Phase::CreateFailed {
                 return Err(BrokerError::unprocessable(INSTANCE_NOT_READY));
@@ -68,15 +77,21 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 Some(tombstone) => Some(tombstone.version),
                 None => None,
             };
-            // Rotation (2.17): the predecessor must be a ready binding of this instance.
+            // Rotation (2.17): the predecessor must be a ready binding of this instance that
+            // has not expired.
             if let Some(predecessor) = &request.predecessor_binding_id {
-                let ready = self
+                let found = self
                     .binding(instance_id, predecessor)
                     .await?
-                    .is_some_and(|p| p.record.lifecycle.phase == Phase::Ready);
-                if !ready {
+                    .filter(|p| p.record.lifecycle.phase == Phase::Ready);
+                let Some(found) = found else {
                     return Err(BrokerError::bad_request(format!(
                         "The predecessor binding {predecessor} does not exist for this service instance."
+                    )));
+                };
+                if expired(&found.record, core.now()) {
+                    return Err(BrokerError::bad_request(format!(
+                        "The predecessor binding {predecessor} has expired; it cannot be rotated."
                     )));
                 }
             }
@@ -261,7 +276,13 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 .delete_binding(instance_id, binding_id, &current.record)
                 .await;
             if let Err(err) = deleted {
-                tracing::warn!(operation = %token, error = %err, "cleaning up a late bind failed");
+                let err = BrokerError::from(err);
+                tracing::warn!(
+                    operation = %token,
+                    error = %err,
+                    cause = err.cause_chain().as_deref(),
+                    "cleaning up a late bind failed"
+                );
             }
         }
     }
@@ -305,6 +326,20 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             .await
             .map_err(BrokerError::from)
     }
+}
+
+/// Whether the binding's `metadata.expires_at` lies at or before `now` (spec.md "Binding":
+/// rotation needs a predecessor that has not expired). A binding without `expires_at` never
+/// expires; an `expires_at` that is not the spec's `yyyy-mm-ddThh:mm:ss(.s)Z` counts as not
+/// expired (the logic wrote it; refusing rotations over it would strand the platform).
+fn expired(record: &BindingRecord, now: Timestamp) -> bool {
+    record
+        .binding
+        .as_ref()
+        .and_then(|b| b.metadata.as_ref())
+        .and_then(|m| m.expires_at.as_deref())
+        .and_then(parse_expires_at)
+        .is_some_and(|expires_at| expires_at <= now)
 }
 
 /// NOTES.md §13 step 6, for a binding that exists: 409, 200 (with the stored credentials), 202

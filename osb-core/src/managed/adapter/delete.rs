@@ -190,7 +190,11 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                         }
                     }
                     Err(err) => {
-                        tracing::warn!(error = %err, "listing bindings of a deleted instance failed")
+                        let err = BrokerError::internal(err);
+                        tracing::warn!(
+                            cause = err.cause_chain().as_deref(),
+                            "listing bindings of a deleted instance failed"
+                        );
                     }
                 }
                 Ok(())

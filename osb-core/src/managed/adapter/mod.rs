@@ -4,6 +4,7 @@ mod access;
 mod binding;
 mod builder;
 mod delete;
+mod expiry;
 mod instance;
 mod poll;
 mod settings;
@@ -175,12 +176,17 @@ impl<L: ServiceLogic, S: StateStore> Managed<L, S> {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
+                // A store failure was logged with its cause where it happened.
                 if let Err(err) = engine.recover().await {
                     tracing::warn!(error = %err, "recovering operations failed");
                 }
                 let now = engine.core.now();
                 if let Err(err) = engine.core.store.purge_expired(now).await {
-                    tracing::warn!(error = %err, "purging tombstones failed");
+                    let err = BrokerError::internal(err);
+                    tracing::error!(
+                        cause = err.cause_chain().as_deref(),
+                        "purging tombstones failed"
+                    );
                 }
             }
         });
@@ -344,11 +350,12 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     }
 }
 
-/// A store failure: 500, the cause kept for logs.
+/// A store failure: 500, the cause kept for logs and logged here with its whole source chain
+/// (never sent: [`BrokerError::to_body`] hides it).
 fn internal(err: impl Into<crate::error::BoxError>) -> BrokerError {
-    let err = err.into();
-    tracing::error!(error = %err, "state store failed");
-    BrokerError::internal(err)
+    let err = BrokerError::internal(err);
+    tracing::error!(cause = err.cause_chain().as_deref(), "state store failed");
+    err
 }
 
 /// The answer after too many conflicting writes in a row.

@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::{Engine, INTERRUPTED};
+use crate::error::{BrokerError, ErrorKind};
 use crate::managed::logic::{OperationKind, ServiceLogic};
 use crate::managed::record::Outcome;
 use crate::managed::store::StateStore;
@@ -126,6 +127,21 @@ impl TaskSet {
     }
 }
 
+/// Logs why background operation `token` ended with `err`, with the cause chain (which may
+/// hold internals: logs only). A halt by another request is routine (debug); a failure of the
+/// logic is a warning; a broker failure (5xx, e.g. the store) is an error.
+fn log_failure(token: &OperationToken, err: &BrokerError) {
+    let cause = err.cause_chain();
+    let cause = cause.as_deref();
+    if err.kind() == ErrorKind::ConcurrencyError {
+        tracing::debug!(operation = %token, error = %err, "background operation halted");
+    } else if err.status().is_server_error() {
+        tracing::error!(operation = %token, error = %err, cause, "background operation failed");
+    } else {
+        tracing::warn!(operation = %token, error = %err, cause, "background operation failed");
+    }
+}
+
 /// Which resource an operation works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Target {
@@ -176,7 +192,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 _ => Ok(()),
             };
             if let Err(err) = result {
-                tracing::debug!(operation = %token, error = %err, "background operation ended with an error");
+                log_failure(&token, &err);
             }
         };
         self.tasks
@@ -286,7 +302,12 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             Err(err) => {
                 // Keep working: the store may come back before the lease expires. If it does not,
                 // another replica takes over and the next renewal finds out.
-                tracing::warn!(operation = %token, error = %err, "renewing a lease failed");
+                tracing::warn!(
+                    operation = %token,
+                    error = %err,
+                    cause = err.cause_chain().as_deref(),
+                    "renewing a lease failed"
+                );
                 true
             }
         }
