@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::Environment;
+use crate::client::{BodyError, read_limited};
 
 /// IAM's grant type for the API-key exchange.
 const GRANT_TYPE: &str = "urn:ibm:params:oauth:grant-type:apikey";
@@ -252,7 +253,7 @@ impl ApiKeyClient {
             None => crate::client::shared().map_err(unreachable)?,
         };
         let started = Instant::now();
-        let mut response = client
+        let response = client
             .post(&inner.token_url)
             .header(http::header::ACCEPT, "application/json")
             .form(&[
@@ -265,15 +266,14 @@ impl ApiKeyClient {
             .await
             .map_err(unreachable)?;
         let status = response.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-            if body.len() + chunk.len() > MAX_ANSWER {
-                return Err(ApiKeyError::InvalidAnswer {
+        let body = read_limited(response, MAX_ANSWER)
+            .await
+            .map_err(|error| match error {
+                BodyError::Network(error) => unreachable(error),
+                BodyError::TooLarge => ApiKeyError::InvalidAnswer {
                     reason: "the answer is too large",
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
+                },
+            })?;
         if !status.is_success() {
             let error: IamError = serde_json::from_slice(&body).unwrap_or_default();
             return Err(ApiKeyError::Refused {

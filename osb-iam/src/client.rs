@@ -19,3 +19,34 @@ pub(crate) fn shared() -> Result<reqwest::Client, reqwest::Error> {
         .build()?;
     Ok(CLIENT.get_or_init(|| client).clone())
 }
+
+/// Why [`read_limited`] returned no body.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// The connection failed while the body was read.
+    Network(reqwest::Error),
+    /// The body is longer than the limit (by its `Content-Length`, or once read that far).
+    TooLarge,
+}
+
+/// Reads `response`'s body, at most `limit` bytes: a server answering more gets
+/// [`BodyError::TooLarge`] after at most `limit` bytes were buffered, never unbounded memory.
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Network)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

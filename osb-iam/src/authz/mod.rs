@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::Environment;
 use crate::apikey::ApiKeyClient;
+use crate::client::{BodyError, read_limited};
 use cache::DecisionCache;
 
 pub use decision::Decision;
@@ -152,7 +153,7 @@ impl AuthzClient {
             Some(client) => client.clone(),
             None => crate::client::shared().map_err(unreachable)?,
         };
-        let mut response = client
+        let response = client
             .post(inner.url.clone())
             .header(http::header::AUTHORIZATION, authorization)
             .header(http::header::ACCEPT, "application/json")
@@ -165,15 +166,14 @@ impl AuthzClient {
         if !status.is_success() {
             return Err(AuthzError::Refused { status });
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-            if body.len() + chunk.len() > MAX_ANSWER {
-                return Err(AuthzError::InvalidAnswer {
+        let body = read_limited(response, MAX_ANSWER)
+            .await
+            .map_err(|error| match error {
+                BodyError::Network(error) => unreachable(error),
+                BodyError::TooLarge => AuthzError::InvalidAnswer {
                     reason: "the answer is too large",
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
+                },
+            })?;
         let answer: decision::Answer =
             serde_json::from_slice(&body).map_err(|_| AuthzError::InvalidAnswer {
                 reason: "not an authorization answer",

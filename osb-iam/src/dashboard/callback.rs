@@ -159,7 +159,7 @@ async fn complete(
                 Rejection::CodeRefused
             }
             ExchangeError::Unavailable(_) => {
-                tracing::warn!(error = %error, "dashboard sign-in: IAM's token endpoint failed");
+                tracing::warn!(error = &error as &dyn std::error::Error, "dashboard sign-in: IAM's token endpoint failed");
                 // The endpoint may have moved: read the discovery document again next time.
                 config.discovery.invalidate();
                 Rejection::IamUnavailable

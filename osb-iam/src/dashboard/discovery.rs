@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::Environment;
+use crate::client::{BodyError, read_limited};
 
 /// Default time a fetched document is used before it is fetched again.
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -288,7 +289,7 @@ impl Discovery {
             Some(client) => client.clone(),
             None => crate::client::shared().map_err(unreachable)?,
         };
-        let mut response = client
+        let response = client
             .get(&inner.url)
             .header(http::header::ACCEPT, "application/json")
             .timeout(inner.timeout)
@@ -299,15 +300,14 @@ impl Discovery {
         if !status.is_success() {
             return Err(DiscoveryError::Status { status });
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-            if body.len() + chunk.len() > MAX_DOCUMENT {
-                return Err(DiscoveryError::InvalidDocument {
+        let body = read_limited(response, MAX_DOCUMENT)
+            .await
+            .map_err(|error| match error {
+                BodyError::Network(error) => unreachable(error),
+                BodyError::TooLarge => DiscoveryError::InvalidDocument {
                     reason: "the document is too large",
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
+                },
+            })?;
         let endpoints: Endpoints =
             serde_json::from_slice(&body).map_err(|_| DiscoveryError::InvalidDocument {
                 reason: "not an OpenID Connect discovery document",

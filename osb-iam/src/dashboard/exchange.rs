@@ -3,35 +3,23 @@
 use serde::Deserialize;
 
 use super::config::Config;
+use crate::client::{BodyError, read_limited};
 
 /// Largest token answer read (an access token, a refresh token, a few numbers).
 const MAX_ANSWER: usize = 256 * 1024;
 
 /// Why the code gave no access token.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(super) enum ExchangeError {
     /// IAM refused the code (4xx): used, expired, or not issued to this client.
+    #[error("IAM refused the code ({status}, {})", .code.as_deref().unwrap_or("no error code"))]
     Refused {
         status: http::StatusCode,
         code: Option<String>,
     },
     /// IAM could not be reached, failed (5xx), or answered something that is not a token.
-    Unavailable(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl std::fmt::Display for ExchangeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Refused { status, code } => {
-                write!(
-                    f,
-                    "IAM refused the code ({status}, {})",
-                    code.as_deref().unwrap_or("no error code")
-                )
-            }
-            Self::Unavailable(source) => write!(f, "IAM's token endpoint is unavailable: {source}"),
-        }
-    }
+    #[error("IAM's token endpoint is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 #[derive(Deserialize)]
@@ -59,7 +47,7 @@ pub(super) async fn exchange(
         Some(client) => client.clone(),
         None => crate::client::shared().map_err(unavailable)?,
     };
-    let mut response = client
+    let response = client
         .post(token_endpoint)
         // reqwest marks the header sensitive, so it stays out of logs.
         .basic_auth(&config.client_id, Some(&*config.client_secret.0))
@@ -75,15 +63,14 @@ pub(super) async fn exchange(
         .await
         .map_err(unavailable)?;
     let status = response.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
-        if body.len() + chunk.len() > MAX_ANSWER {
-            return Err(ExchangeError::Unavailable(
-                "the token answer is too large".into(),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_limited(response, MAX_ANSWER)
+        .await
+        .map_err(|error| match error {
+            BodyError::Network(error) => unavailable(error),
+            BodyError::TooLarge => {
+                ExchangeError::Unavailable("the token answer is too large".into())
+            }
+        })?;
     if status.is_client_error() {
         let error: IamError = serde_json::from_slice(&body).unwrap_or_default();
         return Err(ExchangeError::Refused {

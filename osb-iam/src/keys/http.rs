@@ -3,6 +3,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::{KeySet, KeySource, KeySourceError};
+use crate::client::{BodyError, read_limited};
 
 /// Default limit on the JWK set's size. IAM's set is a few kilobytes.
 const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -132,7 +133,7 @@ impl HttpKeySource {
             Some(client) => client.clone(),
             None => crate::client::shared().map_err(unreachable)?,
         };
-        let mut response = client
+        let response = client
             .get(self.url.clone())
             .header(http::header::ACCEPT, "application/json")
             .timeout(self.timeout)
@@ -143,23 +144,15 @@ impl HttpKeySource {
         if !status.is_success() {
             return Err(KeySourceError::Status { url: url(), status });
         }
-        let too_large = || KeySourceError::TooLarge {
-            url: url(),
-            limit: self.max_body,
-        };
-        if response
-            .content_length()
-            .is_some_and(|length| length > self.max_body as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-            if body.len() + chunk.len() > self.max_body {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_limited(response, self.max_body)
+            .await
+            .map_err(|error| match error {
+                BodyError::Network(error) => unreachable(error),
+                BodyError::TooLarge => KeySourceError::TooLarge {
+                    url: url(),
+                    limit: self.max_body,
+                },
+            })?;
         KeySet::from_jwks_json(&body)
             .map_err(|source| KeySourceError::Invalid { url: url(), source })
     }

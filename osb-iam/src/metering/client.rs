@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::record::{InvalidRecord, UsageRecord};
 use super::retry::RetryPolicy;
 use crate::apikey::{ApiKeyClient, ApiKeyError};
+use crate::client::{BodyError, read_limited};
 
 /// The most records IBM takes in one request.
 pub const MAX_BATCH: usize = 100;
@@ -359,7 +360,7 @@ impl MeteringClient {
             Some(client) => client.clone(),
             None => crate::client::shared().map_err(network)?,
         };
-        let mut response = client
+        let response = client
             .post(inner.usage_url.clone())
             .header(http::header::AUTHORIZATION, authorization)
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -379,13 +380,12 @@ impl MeteringClient {
                 .map(Duration::from_secs);
             return Err((Transient::Status(status), retry_after));
         }
-        let mut answer = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(network)? {
-            if answer.len() + chunk.len() > MAX_ANSWER {
-                return Err((Transient::Answer("the answer is too large"), None));
-            }
-            answer.extend_from_slice(&chunk);
-        }
+        let answer = read_limited(response, MAX_ANSWER)
+            .await
+            .map_err(|error| match error {
+                BodyError::Network(error) => network(error),
+                BodyError::TooLarge => (Transient::Answer("the answer is too large"), None),
+            })?;
         Ok((status, answer))
     }
 }
