@@ -107,6 +107,25 @@ impl Environment {
         self
     }
 
+    /// Whether this environment is a loopback IAM over plain `http` that
+    /// [`insecure_allow_loopback_http`](Self::insecure_allow_loopback_http) let in: its keys
+    /// URL and issuer are both `http` on a loopback host. Clients built from it (discovery,
+    /// authorization, cookies) may then switch their own `insecure_allow_http` on.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::Environment;
+    ///
+    /// let local = Environment::custom("http://127.0.0.1:9/identity/keys", "http://127.0.0.1:9/identity", "");
+    /// assert!(!local.clone().is_loopback_http());
+    /// assert!(local.insecure_allow_loopback_http().is_loopback_http());
+    /// assert!(!Environment::PRODUCTION.insecure_allow_loopback_http().is_loopback_http());
+    /// ```
+    pub fn is_loopback_http(&self) -> bool {
+        self.loopback_http && is_loopback_http(&self.keys_url) && is_loopback_http(&self.issuer)
+    }
+
     /// The JWK set endpoint, `…/identity/keys`.
     pub fn keys_url(&self) -> &str {
         &self.keys_url
@@ -136,6 +155,37 @@ impl Environment {
             HttpKeySource::new(&self.keys_url)?
         };
         Ok(KeyCache::new(source))
+    }
+
+    /// The OpenID discovery document of this environment's dashboard sign-in:
+    /// `<issuer>/.well-known/openid-configuration`, over plain `http` only when
+    /// [`is_loopback_http`](Self::is_loopback_http).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidDiscoveryUrl`](crate::dashboard::InvalidDiscoveryUrl) when the issuer is not
+    /// an `https` URL (never for the presets).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::Environment;
+    ///
+    /// let discovery = Environment::STAGING.discovery()?;
+    /// assert_eq!(discovery.url(), "https://iam.test.cloud.ibm.com/identity/.well-known/openid-configuration");
+    /// # Ok::<(), osb_iam::dashboard::InvalidDiscoveryUrl>(())
+    /// ```
+    #[cfg(feature = "dashboard")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+    pub fn discovery(
+        &self,
+    ) -> Result<crate::dashboard::Discovery, crate::dashboard::InvalidDiscoveryUrl> {
+        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        if self.is_loopback_http() {
+            crate::dashboard::Discovery::insecure_allow_http(&url)
+        } else {
+            crate::dashboard::Discovery::new(&url)
+        }
     }
 
     /// A verifier builder with this environment's keys and issuer.

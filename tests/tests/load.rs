@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use minimal_broker::Database;
+use osb_core::managed::StoreUrl;
 use minimal_broker::logic::{LARGE_PLAN_ID, SERVICE_ID, SMALL_PLAN_ID};
 use osb_e2e_tests::platform::{bind_body, provision_body};
 use osb_e2e_tests::{Answer, Platform, RunningBroker, test_config};
@@ -117,7 +117,7 @@ async fn load_256_connections_for_30_seconds_without_errors() {
     let seconds = setting("LOAD_SECONDS", 30);
     let mut config = test_config();
     if let Ok(url) = std::env::var("LOAD_DATABASE_URL") {
-        config.database_url = url.parse::<Database>().unwrap();
+        config.database_url = url.parse::<StoreUrl>().unwrap();
     }
     println!("database: {}", config.database_url);
     let broker = RunningBroker::start(config).await;

@@ -3,7 +3,7 @@
 //! says it is skipped.
 #![allow(clippy::unwrap_used)]
 
-use minimal_broker::Database;
+use osb_core::managed::StoreUrl;
 use minimal_broker::logic::{LARGE_PLAN_ID, SERVICE_ID};
 use osb_e2e_tests::platform::{bind_body, provision_body};
 use osb_e2e_tests::{RunningBroker, test_config};
@@ -25,7 +25,7 @@ fn postgres_url() -> Option<String> {
 async fn lifecycle_on_postgresql_keeps_state_across_a_restart() {
     let Some(url) = postgres_url() else { return };
     let mut config = test_config();
-    config.database_url = url.parse::<Database>().unwrap();
+    config.database_url = url.parse::<StoreUrl>().unwrap();
     let id = format!("pg-{}", uuid::Uuid::new_v4());
 
     let broker = RunningBroker::start(config.clone()).await;

@@ -2,8 +2,9 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
+
+use osb_core::managed::StoreUrl;
 
 /// The development Basic user name, used when none is configured.
 pub const DEV_USERNAME: &str = "broker";
@@ -23,32 +24,53 @@ pub struct Config {
     /// Basic auth password.
     #[arg(long, env = "BROKER_PASSWORD", default_value = DEV_PASSWORD, hide_env_values = true)]
     pub password: String,
-    /// IAM JWK set URL: also accept IBM Cloud IAM bearer tokens (https; http only on loopback).
-    #[arg(long, env = "BROKER_IAM_JWKS_URL", requires = "iam_identities")]
-    pub iam_jwks_url: Option<String>,
-    /// The `iss` IAM tokens must carry.
-    #[arg(
-        long,
-        env = "BROKER_IAM_ISSUER",
-        default_value = "https://iam.cloud.ibm.com/identity"
-    )]
-    pub iam_issuer: String,
-    /// Comma-separated `iam_id`s let in, e.g. `crn-<the broker's CRN>`.
-    #[arg(long, env = "BROKER_IAM_IDENTITIES", value_delimiter = ',')]
-    pub iam_identities: Vec<String>,
     /// Where the state lives: `sqlite:<file>`, `postgres://…` or `memory:`.
     #[arg(
         long,
         env = "BROKER_DATABASE_URL",
         default_value = "sqlite:minimal-broker.db"
     )]
-    pub database_url: Database,
+    pub database_url: StoreUrl,
     /// Seconds after which operations of a broker that died are resumed.
     #[arg(long, env = "BROKER_OPERATION_LEASE", default_value = "60", value_parser = seconds)]
     pub operation_lease: Duration,
     /// Seconds before a request that is still running is answered 503.
     #[arg(long, env = "BROKER_REQUEST_TIMEOUT", default_value = "30", value_parser = seconds)]
     pub request_timeout: Duration,
+    /// IBM Cloud IAM (`http` only on loopback): its issuer is `<url>/identity`.
+    #[arg(
+        long,
+        env = "BROKER_IAM_URL",
+        default_value = "https://iam.cloud.ibm.com"
+    )]
+    pub iam_url: String,
+    /// IAM JWK set URL: also accept IAM bearer tokens (e.g. `<iam url>/identity/keys`).
+    #[arg(long, env = "BROKER_IAM_JWKS_URL", requires = "iam_identities")]
+    pub iam_jwks_url: Option<String>,
+    /// The `iss` IAM tokens must carry. [default: <iam url>/identity]
+    #[arg(long, env = "BROKER_IAM_ISSUER")]
+    pub iam_issuer: Option<String>,
+    /// Comma-separated `iam_id`s let in, e.g. `crn-<the broker's CRN>`.
+    #[arg(long, env = "BROKER_IAM_IDENTITIES", value_delimiter = ',')]
+    pub iam_identities: Vec<String>,
+    /// The provider's service ID API key: for the dashboard's access check and metering.
+    #[arg(long, env = "BROKER_IAM_API_KEY", hide_env_values = true)]
+    pub iam_api_key: Option<String>,
+    /// Dashboard SSO client id: turns the IAM sign-in for `/dashboard/<instance>` on.
+    #[arg(long, env = "BROKER_DASHBOARD_CLIENT_ID", requires_all = ["dashboard_client_secret", "dashboard_redirect_url", "iam_api_key"])]
+    pub dashboard_client_id: Option<String>,
+    /// Dashboard SSO client secret.
+    #[arg(long, env = "BROKER_DASHBOARD_CLIENT_SECRET", hide_env_values = true)]
+    pub dashboard_client_secret: Option<String>,
+    /// The registered redirect URL, e.g. `https://<host>/auth/callback`.
+    #[arg(long, env = "BROKER_DASHBOARD_REDIRECT_URL")]
+    pub dashboard_redirect_url: Option<String>,
+    /// The service name in IAM: the dashboard checks `<name>.dashboard.view`.
+    #[arg(long, env = "BROKER_SERVICE_NAME", default_value = "minimal-db")]
+    pub service_name: String,
+    /// IBM's metering API (e.g. `https://billing.cloud.ibm.com`): turns usage reporting on.
+    #[arg(long, env = "BROKER_METERING_URL", requires = "iam_api_key")]
+    pub metering_url: Option<String>,
     /// How long the `large` plan's provision takes (not a setting; tests shorten it).
     #[arg(skip = Duration::from_secs(3))]
     pub provision_time: Duration,
@@ -56,18 +78,23 @@ pub struct Config {
 
 const LOG_HELP: &str = "RUST_LOG sets the log filter [default: info,osb_tower=debug]";
 
+// Only what is safe to log: no password, API key, client secret.
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Self {
             listen,
             username,
             database_url,
+            iam_url,
+            metering_url,
             ..
         } = self;
         f.debug_struct("Config")
             .field("listen", listen)
             .field("username", username)
             .field("database_url", database_url)
+            .field("iam_url", iam_url)
+            .field("metering_url", metering_url)
             .finish_non_exhaustive()
     }
 }
@@ -76,54 +103,6 @@ fn seconds(value: &str) -> Result<Duration, String> {
     match value.parse::<u64>() {
         Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
         _ => Err(format!("`{value}` is not a positive number of seconds")),
-    }
-}
-
-/// Where the broker keeps its state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Database {
-    /// One SQLite file (the default): survives restarts.
-    Sqlite(PathBuf),
-    /// A PostgreSQL URL, for several replicas.
-    Postgres(String),
-    /// In memory: lost when the broker stops.
-    Memory,
-}
-
-impl std::str::FromStr for Database {
-    type Err = String;
-
-    fn from_str(url: &str) -> Result<Self, String> {
-        if url == "memory:" {
-            return Ok(Self::Memory);
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_owned()));
-        }
-        match url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            Some(path) if !path.is_empty() => Ok(Self::Sqlite(path.into())),
-            _ => Err(format!(
-                "`{url}` is not sqlite:<file>, postgres://… or memory:"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Database {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Sqlite(path) => write!(f, "SQLite file {}", path.display()),
-            // Never the URL's credentials.
-            Self::Postgres(url) => write!(
-                f,
-                "PostgreSQL at {}",
-                url.rsplit_once('@').map_or("", |(_, host)| host)
-            ),
-            Self::Memory => f.write_str("memory (state is lost when the broker stops)"),
-        }
     }
 }
 
@@ -144,9 +123,10 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(
             config.database_url,
-            Database::Sqlite("minimal-broker.db".into())
+            StoreUrl::Sqlite("minimal-broker.db".into())
         );
         assert!(config.iam_jwks_url.is_none());
+        assert!(config.dashboard_client_id.is_none() && config.metering_url.is_none());
     }
 
     #[test]
@@ -161,6 +141,24 @@ mod tests {
     }
 
     #[test]
+    fn dashboard_needs_secret_redirect_and_api_key() {
+        assert!(parse(&["--dashboard-client-id=c"]).is_err());
+        let all = [
+            "--dashboard-client-id=c",
+            "--dashboard-client-secret=s",
+            "--dashboard-redirect-url=https://b/cb",
+        ];
+        assert!(parse(&all).is_err());
+        assert!(parse(&[&all[..], &["--iam-api-key=k"]].concat()).is_ok());
+    }
+
+    #[test]
+    fn metering_needs_an_api_key() {
+        assert!(parse(&["--metering-url=https://billing.example"]).is_err());
+        assert!(parse(&["--metering-url=https://billing.example", "--iam-api-key=k"]).is_ok());
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         assert!(parse(&["--database-url", "mysql://x"]).is_err());
         assert!(parse(&["--operation-lease", "0"]).is_err());
@@ -168,8 +166,21 @@ mod tests {
     }
 
     #[test]
-    fn postgres_url_is_displayed_without_credentials() {
-        let db: Database = "postgres://user:secret@db:5432/osb".parse().unwrap();
-        assert_eq!(db.to_string(), "PostgreSQL at db:5432/osb");
+    fn debug_and_display_never_show_secrets() {
+        let config = parse(&[
+            "--password=p4ss",
+            "--database-url=postgres://user:s3cret@db:5432/osb?password=s3cret",
+            "--iam-api-key=k3y",
+            "--metering-url=https://billing.example",
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        for secret in ["p4ss", "s3cret", "k3y", "user:"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("db:5432/osb"));
+        assert_eq!(config.database_url.to_string(), "PostgreSQL at db:5432/osb");
+        let no_userinfo: StoreUrl = "postgres://db/osb?sslpassword=s3cret".parse().unwrap();
+        assert_eq!(no_userinfo.to_string(), "PostgreSQL at db/osb");
     }
 }

@@ -1,9 +1,11 @@
 //! The smallest production-shaped Open Service Broker on osb-rs: copy it to start.
 //!
 //! - [`logic`]: the business logic, a [`ServiceLogic`](osb_core::managed::ServiceLogic) for a
-//!   pretend database service and its catalog: the only part a real broker replaces.
+//!   pretend database service, its catalog and its metered usage: the only part a real broker
+//!   replaces.
 //! - [`server`]: wiring: the state store, Basic or IAM auth, the OSB service beside `/healthz`,
-//!   serving with graceful shutdown.
+//!   the IAM dashboard sign-in and usage metering (each off unless configured), serving with
+//!   graceful shutdown.
 //! - [`config`]: settings from environment variables and flags.
 //!
 //! `main.rs` reads the settings and calls [`serve`]; tests call it with their own listener.
@@ -12,6 +14,6 @@ pub mod config;
 pub mod logic;
 pub mod server;
 
-pub use config::{Config, Database};
+pub use config::Config;
 pub use logic::Databases;
-pub use server::{Error, app, open_store, serve};
+pub use server::{Error, app, serve};

@@ -1,8 +1,9 @@
 //! The business logic: a pretend database service. This is the only part a real broker
 //! replaces; state, HTTP, the spec's rules and auth come from the osb-rs crates.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use osb_core::catalog::Catalog;
@@ -22,6 +23,10 @@ pub const SERVICE_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e01";
 pub const SMALL_PLAN_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e02";
 /// The asynchronous plan: created in the background, bindings need an app, no plan changes.
 pub const LARGE_PLAN_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e03";
+/// The metered plan: pay per API call (counted by [`Databases::count_call`]), reported hourly.
+pub const METERED_PLAN_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e04";
+/// The measure the metered plan is billed by.
+pub const API_CALLS: &str = "API_CALL";
 /// Where instance dashboards live.
 pub const DASHBOARD_HOST: &str = "minimal-broker.example.com";
 
@@ -50,6 +55,10 @@ pub fn catalog() -> Result<Catalog, Box<dyn std::error::Error + Send + Sync>> {
             "description": "Created in the background in a few seconds. Bindings need an application.",
             "plan_updateable": false, "maximum_polling_duration": 600,
             "metadata": {"bullets": ["8 GB RAM"], "costs": [{"amount": {"usd": 20.0}, "unit": "MONTHLY"}]}
+        }, {
+            "id": METERED_PLAN_ID, "name": "metered", "free": false,
+            "description": "Pay per API call: bindings and dashboard views, reported hourly.",
+            "metadata": {"costs": [{"amount": {"usd": 0.001}, "unit": API_CALLS}]}
         }]
     }]}))?;
     catalog.validate()?;
@@ -61,7 +70,11 @@ pub fn catalog() -> Result<Catalog, Box<dyn std::error::Error + Send + Sync>> {
 pub struct Databases {
     catalog: Arc<Catalog>,
     provision_time: Duration,
+    /// API calls per (instance, hour start in Unix ms): the metered plan's usage.
+    calls: Mutex<HashMap<(String, i64), u64>>,
 }
+
+const HOUR_MS: i64 = 3_600_000;
 
 impl Databases {
     /// The service; a `large` instance takes `provision_time` to create.
@@ -73,7 +86,28 @@ impl Databases {
         Ok(Self {
             catalog: Arc::new(catalog()?),
             provision_time,
+            calls: Mutex::default(),
         })
+    }
+
+    /// Counts one API call of `instance_id` in the current hour.
+    pub fn count_call(&self, instance_id: &str) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let hour = i64::try_from(now.as_millis()).unwrap_or(i64::MAX) / HOUR_MS * HOUR_MS;
+        if let Ok(mut calls) = self.calls.lock() {
+            *calls.entry((instance_id.to_owned(), hour)).or_default() += 1;
+        }
+    }
+
+    /// The API calls of `instance_id` in the hour starting at `hour_start` (Unix ms).
+    pub fn calls(&self, instance_id: &str, hour_start: i64) -> u64 {
+        let calls = self
+            .calls
+            .lock()
+            .map(|calls| calls.get(&(instance_id.to_owned(), hour_start)).copied());
+        calls.ok().flatten().unwrap_or(0)
     }
 }
 
@@ -141,6 +175,7 @@ impl ServiceLogic for Databases {
         _request: &BindRequest,
     ) -> Result<Binding, LogicError> {
         // UUID v4: 122 bits from the operating system's random source.
+        self.count_call(instance_id);
         let username = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let password = uuid::Uuid::new_v4().simple().to_string();
         let database = utf8_percent_encode(instance_id, SEGMENT);

@@ -45,6 +45,15 @@ async fn run(config: Config) -> Result<(), Error> {
         let identities = config.iam_identities.join(", ");
         println!("IAM bearer tokens accepted too: keys from {keys}, identities {identities}");
     }
+    if config.dashboard_client_id.is_some() {
+        println!(
+            "dashboard: {url}/dashboard/<instance id>, signed in through {}",
+            config.iam_url
+        );
+    }
+    if let Some(metering) = &config.metering_url {
+        println!("metering: usage of the metered plan reported hourly to {metering}");
+    }
     println!("try: curl -u \"{user}:{password}\" -H 'X-Broker-API-Version: 2.17' {url}/v2/catalog");
     serve(listener, config, shutdown_signal()).await
 }

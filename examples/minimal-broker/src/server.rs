@@ -1,33 +1,39 @@
 //! Wiring: the OSB service mounted beside the application's own routes, auth, a request
-//! timeout, the state store, and a server that finishes in-flight requests on shutdown.
+//! timeout, the state store, the dashboard sign-in, usage metering, and a server that finishes
+//! in-flight requests on shutdown.
 
 use std::future::Future;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::error_handling::HandleErrorLayer;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use osb_core::ServiceBroker;
-use osb_core::managed::{Managed, MemoryStore, PostgresStore, SqliteStore, StateStore};
-use osb_iam::keys::{HttpKeySource, KeyCache, RefreshTask};
-use osb_iam::{Policy, Verifier};
+use osb_core::managed::{AnyStore, Managed};
+use osb_iam::apikey::{ApiKey, ApiKeyClient};
+use osb_iam::authz::AuthzClient;
+use osb_iam::dashboard::SessionKey;
+use osb_iam::keys::{KeyCache, RefreshTask};
+use osb_iam::metering::{Measure, MeterError, MeteredInstance, MeteringClient, ReporterHandle};
+use osb_iam::metering::{UsageReporter, Window};
+use osb_iam::{DashboardAuth, DashboardUser, Environment, Policy, Verifier};
 use osb_tower::OsbService;
 use osb_tower::auth::{Authenticate, AuthenticateExt, Basic, RequireAuthLayer};
+use osb_tower::timeout::TimeoutLayer;
 use tokio::net::TcpListener;
-use tower::{BoxError, Layer, ServiceBuilder};
+use tower::Layer;
 
-use crate::config::{Config, Database};
-use crate::logic::Databases;
+use crate::config::Config;
+use crate::logic::{API_CALLS, Databases, METERED_PLAN_ID, SERVICE_ID};
 
 /// Any error of start-up or serving.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// The broker: the business logic on the library's bookkeeping in the configured store.
+pub type Broker = Arc<Managed<Databases, Arc<dyn AnyStore>>>;
+
 /// The routes: `/healthz` for the orchestrator, every other path to the OSB service behind
-/// `auth`; a request running past `request_timeout` is answered 503.
+/// `auth`; a request running past `request_timeout` is answered 503 with an OSB error body.
 pub fn app<B: ServiceBroker>(
     broker: B,
     auth: impl Authenticate,
@@ -37,80 +43,158 @@ pub fn app<B: ServiceBroker>(
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .fallback_service(osb)
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(timed_out))
-                .timeout(request_timeout),
-        )
+        .layer(TimeoutLayer::new(request_timeout))
 }
 
-// The OSB error body, so platforms show the reason.
-async fn timed_out(_: BoxError) -> Response {
-    let body = r#"{"description":"The broker did not answer in time; try again."}"#;
-    let json = [(header::CONTENT_TYPE, "application/json")];
-    (StatusCode::SERVICE_UNAVAILABLE, json, body).into_response()
+/// The configured IAM: production unless `BROKER_IAM_URL` says otherwise (loopback `http` for
+/// tests).
+pub fn iam(config: &Config) -> Environment {
+    let base = config.iam_url.trim_end_matches('/');
+    let keys = config
+        .iam_jwks_url
+        .clone()
+        .unwrap_or_else(|| format!("{base}/identity/keys"));
+    let issuer = config
+        .iam_issuer
+        .clone()
+        .unwrap_or_else(|| format!("{base}/identity"));
+    Environment::custom(keys, issuer, format!("{base}/identity/token"))
+        .insecure_allow_loopback_http()
 }
 
-/// Opens the store `database` names (creating the SQLite file and the schema as needed).
-///
-/// # Errors
-///
-/// When the database cannot be opened or migrated.
-pub async fn open_store(database: &Database) -> Result<Box<dyn StateStore>, Error> {
-    Ok(match database {
-        Database::Sqlite(path) => Box::new(SqliteStore::open(path).await?),
-        Database::Postgres(url) => Box::new(PostgresStore::connect(url).await?),
-        Database::Memory => Box::new(MemoryStore::new()),
-    })
-}
-
-/// Basic with the configured pair, or "Basic or IAM bearer" (as IBM Cloud may send either)
-/// with the task refreshing IAM's keys every 20 minutes.
-async fn authenticator(
+/// IAM's signing keys, fetched now and every 20 minutes, when IAM tokens are accepted (as
+/// bearer tokens or at the dashboard's sign-in).
+async fn iam_keys(
     config: &Config,
-) -> Result<(Box<dyn Authenticate>, Option<RefreshTask>), Error> {
-    let basic = Basic::new(&config.username, &config.password);
-    let Some(jwks_url) = &config.iam_jwks_url else {
-        return Ok((Box::new(basic), None));
-    };
-    let source = match jwks_url
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split([':', '/']).next())
-    {
-        // Plain HTTP only where nobody can tamper with it: a JWK set served on this machine.
-        Some(host)
-            if host == "localhost" || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()) =>
-        {
-            HttpKeySource::insecure_allow_http(jwks_url)?
-        }
-        _ => HttpKeySource::new(jwks_url)?,
-    };
-    let keys = KeyCache::new(source);
+    iam: &Environment,
+) -> Result<Option<(KeyCache, RefreshTask)>, Error> {
+    if config.iam_jwks_url.is_none() && config.dashboard_client_id.is_none() {
+        return Ok(None);
+    }
+    let keys = iam.key_cache()?;
     if let Err(err) = keys.refresh().await {
         tracing::warn!(error = %err, "IAM keys not fetched yet; retrying on the first token");
     }
     let refresh = keys.spawn_refresh(Duration::from_secs(20 * 60));
-    let verifier = Verifier::builder(keys, Policy::iam_ids(config.iam_identities.clone()))
-        .issuer(config.iam_issuer.clone())
+    Ok(Some((keys, refresh)))
+}
+
+/// Basic with the configured pair, or "Basic or IAM bearer" (as IBM Cloud may send either).
+fn authenticator(
+    config: &Config,
+    iam: &Environment,
+    keys: Option<&KeyCache>,
+) -> Box<dyn Authenticate> {
+    let basic = Basic::new(&config.username, &config.password);
+    match keys.filter(|_| config.iam_jwks_url.is_some()) {
+        Some(keys) => {
+            let policy = Policy::iam_ids(config.iam_identities.clone());
+            Box::new(
+                basic.or(Verifier::builder(keys.clone(), policy)
+                    .issuer(iam.issuer())
+                    .build()),
+            )
+        }
+        None => Box::new(basic),
+    }
+}
+
+/// `/dashboard/{instance}` behind IAM sign-in and the `<service>.dashboard.view` check, and
+/// the callback route; `None` unless a dashboard client id is configured.
+pub fn dashboard(
+    config: &Config,
+    iam: &Environment,
+    keys: Option<&KeyCache>,
+    broker: Broker,
+) -> Result<Option<Router>, Error> {
+    let (Some(id), Some(secret), Some(redirect), Some(key), Some(keys)) = (
+        &config.dashboard_client_id,
+        &config.dashboard_client_secret,
+        &config.dashboard_redirect_url,
+        &config.iam_api_key,
+        keys,
+    ) else {
+        return Ok(None);
+    };
+    let tokens = ApiKeyClient::builder(ApiKey::new(key.clone()))
+        .environment(iam)
         .build();
-    Ok((Box::new(basic.or(verifier)), Some(refresh)))
+    let mut authz = AuthzClient::builder(tokens).environment(iam);
+    // Any IBM Cloud user may sign in; the access check decides who sees which instance.
+    let verifier = Verifier::builder(keys.clone(), Policy::insecure_any_identity())
+        .issuer(iam.issuer())
+        .build();
+    let mut auth =
+        DashboardAuth::builder(id, secret, redirect, verifier).discovery(iam.discovery()?);
+    if iam.is_loopback_http() {
+        (authz, auth) = (authz.insecure_allow_http(), auth.insecure_allow_http());
+    }
+    // Per process: sessions end on restart; replicas would share one key from a secret store.
+    let session_key = SessionKey::generate().ok_or("no operating-system randomness")?;
+    let auth = auth
+        .access_check(authz.build()?, &config.service_name)
+        .session_key(session_key)
+        .build()?;
+    let page = move |Extension(user): Extension<DashboardUser>| {
+        broker.logic().count_call(&user.instance_id);
+        async move {
+            format!(
+                "Minimal DB instance {}\nsigned in as {}\n",
+                user.instance_id, user.iam_id
+            )
+        }
+    };
+    let routes = Router::new()
+        .route("/dashboard/{instance}", get(page))
+        .layer(auth.layer());
+    Ok(Some(
+        routes.route_service(auth.callback_path(), auth.callback()),
+    ))
+}
+
+/// Reports the metered plan's API calls hourly to IBM's metering API through an outbox in the
+/// broker's store; `None` unless a metering URL is configured.
+pub fn metering(
+    config: &Config,
+    iam: &Environment,
+    broker: Broker,
+) -> Result<Option<ReporterHandle>, Error> {
+    let (Some(url), Some(key)) = (&config.metering_url, &config.iam_api_key) else {
+        return Ok(None);
+    };
+    let tokens = ApiKeyClient::builder(ApiKey::new(key.clone()))
+        .environment(iam)
+        .build();
+    let client = MeteringClient::builder(SERVICE_ID, tokens)
+        .base_url(url)
+        .build()?;
+    let store = Arc::new(broker.store().clone());
+    // The measuring code: the calls the logic counted in the window's hour.
+    let meter = move |instance: MeteredInstance, window: Window| {
+        let calls = broker
+            .logic()
+            .calls(&instance.instance_id, window.start().as_unix_millis());
+        async move { Ok::<_, MeterError>(vec![Measure::new(API_CALLS, calls)]) }
+    };
+    let reporter = UsageReporter::builder(client, store, meter).metered_plan(METERED_PLAN_ID);
+    Ok(Some(reporter.build()?.start()))
 }
 
 /// Runs the broker of `config` on `listener` until `shutdown` completes, then lets in-flight
-/// requests finish and stops background operations (a later start resumes them).
+/// requests finish and stops background work (a later start resumes it).
 ///
 /// # Errors
 ///
-/// When the store cannot be opened or the server fails.
+/// When the store cannot be opened, a setting is unusable, or the server fails.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let lease = config.operation_lease;
-    let broker = Arc::new(
+    let broker: Broker = Arc::new(
         Managed::builder(Databases::new(config.provision_time)?)
-            .store(open_store(&config.database_url).await?)
+            .store(config.database_url.open().await?)
             .lease(lease, lease / 3)
             .build(),
     );
@@ -119,12 +203,22 @@ pub async fn serve(
         tracing::info!(settled, "settled operations of an earlier run");
     }
     broker.spawn_maintenance(Duration::from_secs(30));
-    let (auth, key_refresh) = authenticator(&config).await?;
-    let router = app(broker.clone(), auth, config.request_timeout);
+    let iam = iam(&config);
+    let keys = iam_keys(&config, &iam).await?;
+    let keys_ref = keys.as_ref().map(|(keys, _)| keys);
+    let auth = authenticator(&config, &iam, keys_ref);
+    let mut router = app(broker.clone(), auth, config.request_timeout);
+    if let Some(dashboard) = dashboard(&config, &iam, keys_ref, broker.clone())? {
+        router = dashboard.merge(router);
+    }
+    let reporter = metering(&config, &iam, broker.clone())?;
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
-    drop(key_refresh);
+    if let Some(reporter) = reporter {
+        reporter.shutdown().await;
+    }
+    drop(keys);
     broker.shutdown().await;
     Ok(())
 }
