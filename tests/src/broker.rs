@@ -42,6 +42,12 @@ impl RunningBroker {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
+        Self::start_on(listener, config).await
+    }
+
+    /// Serves the example broker of `config` on `listener` (bound by the caller, e.g. to know
+    /// the port for a redirect URL beforehand).
+    pub async fn start_on(listener: TcpListener, config: Config) -> Self {
         let url = format!("http://{}", listener.local_addr().expect("a local address"));
         let (stop, stopped) = oneshot::channel::<()>();
         let serve_config = config.clone();
