@@ -188,3 +188,30 @@ impl ServiceLogic for Databases {
         ))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_calls_are_counted_per_instance_and_hour() {
+        let logic = Databases::new(Duration::ZERO).unwrap();
+        logic.count_call("db-1");
+        logic.count_call("db-1");
+        logic.count_call("db-2");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let hour = i64::try_from(now.as_millis()).unwrap() / HOUR_MS * HOUR_MS;
+        // The hour may just have turned between counting and reading: then all are in the last.
+        let counted = |id| logic.calls(id, hour) + logic.calls(id, hour - HOUR_MS);
+        assert_eq!((counted("db-1"), counted("db-2"), counted("db-3")), (2, 1, 0));
+    }
+
+    #[test]
+    fn catalog_has_a_metered_plan_priced_per_api_call() {
+        let catalog = serde_json::to_value(catalog().unwrap()).unwrap();
+        let plans = catalog["services"][0]["plans"].as_array().unwrap();
+        let metered = plans.iter().find(|plan| plan["id"] == METERED_PLAN_ID).unwrap();
+        assert_eq!(metered["metadata"]["costs"][0]["unit"], API_CALLS);
+    }
+}
