@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use osb_core::managed::StoreUrl;
 use minimal_broker::logic::{LARGE_PLAN_ID, SERVICE_ID, SMALL_PLAN_ID};
+use osb_core::managed::StoreUrl;
 use osb_e2e_tests::platform::{bind_body, provision_body};
 use osb_e2e_tests::{Answer, Platform, RunningBroker, test_config};
 

@@ -3,8 +3,8 @@
 //! says it is skipped.
 #![allow(clippy::unwrap_used)]
 
-use osb_core::managed::StoreUrl;
 use minimal_broker::logic::{LARGE_PLAN_ID, SERVICE_ID};
+use osb_core::managed::StoreUrl;
 use osb_e2e_tests::platform::{bind_body, provision_body};
 use osb_e2e_tests::{RunningBroker, test_config};
 

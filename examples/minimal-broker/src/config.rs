@@ -47,7 +47,7 @@ pub struct Config {
     /// IAM JWK set URL: also accept IAM bearer tokens (e.g. `<iam url>/identity/keys`).
     #[arg(long, env = "BROKER_IAM_JWKS_URL", requires = "iam_identities")]
     pub iam_jwks_url: Option<String>,
-    /// The `iss` IAM tokens must carry. [default: <iam url>/identity]
+    /// The `iss` IAM tokens must carry; default `<iam url>/identity`.
     #[arg(long, env = "BROKER_IAM_ISSUER")]
     pub iam_issuer: Option<String>,
     /// Comma-separated `iam_id`s let in, e.g. `crn-<the broker's CRN>`.

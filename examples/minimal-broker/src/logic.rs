@@ -204,14 +204,20 @@ mod tests {
         let hour = i64::try_from(now.as_millis()).unwrap() / HOUR_MS * HOUR_MS;
         // The hour may just have turned between counting and reading: then all are in the last.
         let counted = |id| logic.calls(id, hour) + logic.calls(id, hour - HOUR_MS);
-        assert_eq!((counted("db-1"), counted("db-2"), counted("db-3")), (2, 1, 0));
+        assert_eq!(
+            (counted("db-1"), counted("db-2"), counted("db-3")),
+            (2, 1, 0)
+        );
     }
 
     #[test]
     fn catalog_has_a_metered_plan_priced_per_api_call() {
         let catalog = serde_json::to_value(catalog().unwrap()).unwrap();
         let plans = catalog["services"][0]["plans"].as_array().unwrap();
-        let metered = plans.iter().find(|plan| plan["id"] == METERED_PLAN_ID).unwrap();
+        let metered = plans
+            .iter()
+            .find(|plan| plan["id"] == METERED_PLAN_ID)
+            .unwrap();
         assert_eq!(metered["metadata"]["costs"][0]["unit"], API_CALLS);
     }
 }

@@ -46,10 +46,7 @@ async fn run(config: Config) -> Result<(), Error> {
         println!("IAM bearer tokens accepted too: keys from {keys}, identities {identities}");
     }
     if config.dashboard_client_id.is_some() {
-        println!(
-            "dashboard: {url}/dashboard/<instance id>, signed in through {}",
-            config.iam_url
-        );
+        println!("dashboard: {url}/dashboard/<instance id>, signed in through IAM");
     }
     if let Some(metering) = &config.metering_url {
         println!("metering: usage of the metered plan reported hourly to {metering}");

@@ -72,7 +72,10 @@ impl FromStr for StoreUrl {
         {
             Some(path) if !path.is_empty() => Ok(Self::Sqlite(path.into())),
             _ => Err(InvalidStoreUrl {
-                scheme: url.split_once(':').map_or("", |(scheme, _)| scheme).to_owned(),
+                scheme: url
+                    .split_once(':')
+                    .map_or("", |(scheme, _)| scheme)
+                    .to_owned(),
             }),
         }
     }
@@ -199,7 +202,10 @@ mod tests {
             "postgres://user:s3cret@",
         ] {
             let (display, debug) = shown(url);
-            assert!(!display.contains("s3") && !display.contains("user"), "{display}");
+            assert!(
+                !display.contains("s3") && !display.contains("user"),
+                "{display}"
+            );
             assert!(!debug.contains("s3") && !debug.contains("user"), "{debug}");
         }
     }
@@ -233,7 +239,9 @@ mod tests {
     async fn sqlite_url_creates_the_file() {
         let dir = std::env::temp_dir().join(format!("osb-open-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let url: StoreUrl = format!("sqlite:{}", dir.join("s.db").display()).parse().unwrap();
+        let url: StoreUrl = format!("sqlite:{}", dir.join("s.db").display())
+            .parse()
+            .unwrap();
         let store = url.open().await.unwrap();
         assert!(store.load_instance("x").await.unwrap().is_none());
         assert!(dir.join("s.db").exists());
