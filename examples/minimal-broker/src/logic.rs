@@ -3,17 +3,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use osb_core::catalog::Catalog;
 use osb_core::managed::{
-    DeprovisionError, Execution, InstanceRecord, LogicError, OperationKind, ServiceLogic,
-    UpdateError,
+    Clock, DeprovisionError, Execution, InstanceRecord, LogicError, OperationKind, ServiceLogic,
+    SystemClock, UpdateError,
 };
 use osb_core::{
     BindRequest, Binding, ProvisionRequest, ProvisionedInstance, UpdateRequest, UpdatedInstance,
 };
+use osb_iam::metering::Window;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 
@@ -70,11 +71,9 @@ pub fn catalog() -> Result<Catalog, Box<dyn std::error::Error + Send + Sync>> {
 pub struct Databases {
     catalog: Arc<Catalog>,
     provision_time: Duration,
-    /// API calls per (instance, hour start in Unix ms): the metered plan's usage.
-    calls: Mutex<HashMap<(String, i64), u64>>,
+    /// API calls per instance and hour: the metered plan's usage.
+    calls: Mutex<HashMap<(String, Window), u64>>,
 }
-
-const HOUR_MS: i64 = 3_600_000;
 
 impl Databases {
     /// The service; a `large` instance takes `provision_time` to create.
@@ -92,22 +91,18 @@ impl Databases {
 
     /// Counts one API call of `instance_id` in the current hour.
     pub fn count_call(&self, instance_id: &str) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let hour = i64::try_from(now.as_millis()).unwrap_or(i64::MAX) / HOUR_MS * HOUR_MS;
+        let hour = Window::hour_containing(SystemClock.now());
         if let Ok(mut calls) = self.calls.lock() {
             *calls.entry((instance_id.to_owned(), hour)).or_default() += 1;
         }
     }
 
-    /// The API calls of `instance_id` in the hour starting at `hour_start` (Unix ms).
-    pub fn calls(&self, instance_id: &str, hour_start: i64) -> u64 {
-        let calls = self
-            .calls
-            .lock()
-            .map(|calls| calls.get(&(instance_id.to_owned(), hour_start)).copied());
-        calls.ok().flatten().unwrap_or(0)
+    /// The API calls of `instance_id` in `hour`.
+    pub fn calls(&self, instance_id: &str, hour: Window) -> u64 {
+        let calls = self.calls.lock().ok();
+        calls
+            .and_then(|calls| calls.get(&(instance_id.to_owned(), hour)).copied())
+            .unwrap_or(0)
     }
 }
 
@@ -200,10 +195,9 @@ mod tests {
         logic.count_call("db-1");
         logic.count_call("db-1");
         logic.count_call("db-2");
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let hour = i64::try_from(now.as_millis()).unwrap() / HOUR_MS * HOUR_MS;
+        let hour = Window::hour_containing(SystemClock.now());
         // The hour may just have turned between counting and reading: then all are in the last.
-        let counted = |id| logic.calls(id, hour) + logic.calls(id, hour - HOUR_MS);
+        let counted = |id| logic.calls(id, hour) + logic.calls(id, hour.previous());
         assert_eq!(
             (counted("db-1"), counted("db-2"), counted("db-3")),
             (2, 1, 0)

@@ -104,22 +104,19 @@ fn authenticator(
 pub fn dashboard(
     config: &Config,
     iam: &Environment,
-    keys: Option<&KeyCache>,
+    (keys, tokens): (Option<&KeyCache>, Option<&ApiKeyClient>),
     broker: Broker,
 ) -> Result<Option<Router>, Error> {
-    let (Some(id), Some(secret), Some(redirect), Some(key), Some(keys)) = (
+    let (Some(id), Some(secret), Some(redirect), Some(keys), Some(tokens)) = (
         &config.dashboard_client_id,
         &config.dashboard_client_secret,
         &config.dashboard_redirect_url,
-        &config.iam_api_key,
         keys,
+        tokens,
     ) else {
         return Ok(None);
     };
-    let tokens = ApiKeyClient::builder(ApiKey::new(key.clone()))
-        .environment(iam)
-        .build();
-    let mut authz = AuthzClient::builder(tokens).environment(iam);
+    let mut authz = AuthzClient::builder(tokens.clone()).environment(iam);
     // Any IBM Cloud user may sign in; the access check decides who sees which instance.
     let verifier = Verifier::builder(keys.clone(), Policy::insecure_any_identity())
         .issuer(iam.issuer())
@@ -156,24 +153,19 @@ pub fn dashboard(
 /// broker's store; `None` unless a metering URL is configured.
 pub fn metering(
     config: &Config,
-    iam: &Environment,
+    tokens: Option<&ApiKeyClient>,
     broker: Broker,
 ) -> Result<Option<ReporterHandle>, Error> {
-    let (Some(url), Some(key)) = (&config.metering_url, &config.iam_api_key) else {
+    let (Some(url), Some(tokens)) = (&config.metering_url, tokens) else {
         return Ok(None);
     };
-    let tokens = ApiKeyClient::builder(ApiKey::new(key.clone()))
-        .environment(iam)
-        .build();
-    let client = MeteringClient::builder(SERVICE_ID, tokens)
+    let client = MeteringClient::builder(SERVICE_ID, tokens.clone())
         .base_url(url)
         .build()?;
     let store = Arc::new(broker.store().clone());
     // The measuring code: the calls the logic counted in the window's hour.
     let meter = move |instance: MeteredInstance, window: Window| {
-        let calls = broker
-            .logic()
-            .calls(&instance.instance_id, window.start().as_unix_millis());
+        let calls = broker.logic().calls(&instance.instance_id, window);
         async move { Ok::<_, MeterError>(vec![Measure::new(API_CALLS, calls)]) }
     };
     let reporter = UsageReporter::builder(client, store, meter).metered_plan(METERED_PLAN_ID);
@@ -206,12 +198,19 @@ pub async fn serve(
     let iam = iam(&config);
     let keys = iam_keys(&config, &iam).await?;
     let keys_ref = keys.as_ref().map(|(keys, _)| keys);
+    // The provider's service ID: one token cache for the access check and metering.
+    let tokens = (config.iam_api_key.clone()).map(|key| {
+        ApiKeyClient::builder(ApiKey::new(key))
+            .environment(&iam)
+            .build()
+    });
     let auth = authenticator(&config, &iam, keys_ref);
     let mut router = app(broker.clone(), auth, config.request_timeout);
-    if let Some(dashboard) = dashboard(&config, &iam, keys_ref, broker.clone())? {
+    let iam_clients = (keys_ref, tokens.as_ref());
+    if let Some(dashboard) = dashboard(&config, &iam, iam_clients, broker.clone())? {
         router = dashboard.merge(router);
     }
-    let reporter = metering(&config, &iam, broker.clone())?;
+    let reporter = metering(&config, tokens.as_ref(), broker.clone())?;
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
