@@ -109,6 +109,11 @@
 //! - tower-http layers (trace, timeout, compression) wrap it like any service: it is `Clone`,
 //!   always ready, and its error type is `Infallible`.
 //!
+//! # Feature flags
+//!
+//! - `timeout` (off by default): [`timeout::TimeoutLayer`], a request timeout answering `503`
+//!   with the OSB error body (tower-http's answers an empty `408`); needs tokio's timer.
+//!
 //! # Spec compliance
 //!
 //! OSB v2.17 (spec.md), with the deliberate choices of osb-spec NOTES.md §13:
