@@ -86,17 +86,12 @@ fn authenticator(
     keys: Option<&KeyCache>,
 ) -> Box<dyn Authenticate> {
     let basic = Basic::new(&config.username, &config.password);
-    match keys.filter(|_| config.iam_jwks_url.is_some()) {
-        Some(keys) => {
-            let policy = Policy::iam_ids(config.iam_identities.clone());
-            Box::new(
-                basic.or(Verifier::builder(keys.clone(), policy)
-                    .issuer(iam.issuer())
-                    .build()),
-            )
-        }
-        None => Box::new(basic),
-    }
+    let Some(keys) = keys.filter(|_| config.iam_jwks_url.is_some()) else {
+        return Box::new(basic);
+    };
+    let policy = Policy::iam_ids(config.iam_identities.clone());
+    let verifier = Verifier::builder(keys.clone(), policy).issuer(iam.issuer());
+    Box::new(basic.or(verifier.build()))
 }
 
 /// `/dashboard/{instance}` behind IAM sign-in and the `<service>.dashboard.view` check, and
