@@ -250,4 +250,26 @@ mod tests {
             ("https://k", "https://i", "https://t")
         );
     }
+
+    #[cfg(feature = "dashboard")]
+    #[test]
+    fn discovery_over_loopback_http_needs_the_explicit_knob() {
+        let local = Environment::custom(
+            "http://127.0.0.1:9/identity/keys",
+            "http://127.0.0.1:9/identity",
+            "http://127.0.0.1:9/identity/token",
+        );
+        assert!(local.discovery().is_err());
+        let allowed = local.insecure_allow_loopback_http();
+        assert_eq!(
+            allowed
+                .discovery()
+                .map(|d| d.url().to_owned())
+                .ok()
+                .as_deref(),
+            Some("http://127.0.0.1:9/identity/.well-known/openid-configuration")
+        );
+        let remote = Environment::custom("http://iam.example/k", "http://iam.example/identity", "");
+        assert!(remote.insecure_allow_loopback_http().discovery().is_err());
+    }
 }
