@@ -10,7 +10,7 @@
 //!
 //! SQLite runs twice: with the default `synchronous = FULL` and with `relaxed_durability()`.
 //! PostgreSQL runs when `OSB_TEST_POSTGRES_URL` is set (a fresh schema per run), and is skipped
-//! with a message otherwise. Run with `cargo bench -p osb-tower --bench durable_state`;
+//! with a message otherwise. Run with `cargo bench -p osb-e2e-tests --bench durable_state`;
 //! `-- --quick` measures less.
 
 use std::sync::Arc;
