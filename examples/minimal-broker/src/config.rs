@@ -25,24 +25,20 @@ pub struct Config {
     #[arg(long, env = "BROKER_PASSWORD", default_value = DEV_PASSWORD, hide_env_values = true)]
     pub password: String,
     /// Where the state lives: `sqlite:<file>`, `postgres://…` or `memory:`.
-    #[arg(
-        long,
-        env = "BROKER_DATABASE_URL",
-        default_value = "sqlite:minimal-broker.db"
-    )]
+    #[arg(long, env = "BROKER_DATABASE_URL")]
+    #[arg(default_value = "sqlite:minimal-broker.db")]
     pub database_url: StoreUrl,
     /// Seconds after which operations of a broker that died are resumed.
-    #[arg(long, env = "BROKER_OPERATION_LEASE", default_value = "60", value_parser = seconds)]
+    #[arg(long, env = "BROKER_OPERATION_LEASE", default_value = "60")]
+    #[arg(value_parser = seconds)]
     pub operation_lease: Duration,
     /// Seconds before a request that is still running is answered 503.
-    #[arg(long, env = "BROKER_REQUEST_TIMEOUT", default_value = "30", value_parser = seconds)]
+    #[arg(long, env = "BROKER_REQUEST_TIMEOUT", default_value = "30")]
+    #[arg(value_parser = seconds)]
     pub request_timeout: Duration,
     /// IBM Cloud IAM (`http` only on loopback): its issuer is `<url>/identity`.
-    #[arg(
-        long,
-        env = "BROKER_IAM_URL",
-        default_value = "https://iam.cloud.ibm.com"
-    )]
+    #[arg(long, env = "BROKER_IAM_URL")]
+    #[arg(default_value = "https://iam.cloud.ibm.com")]
     pub iam_url: String,
     /// IAM JWK set URL: also accept IAM bearer tokens (e.g. `<iam url>/identity/keys`).
     #[arg(long, env = "BROKER_IAM_JWKS_URL", requires = "iam_identities")]
@@ -81,29 +77,18 @@ const LOG_HELP: &str = "RUST_LOG sets the log filter [default: info,osb_tower=de
 // Only what is safe to log: no password, API key, client secret.
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self {
-            listen,
-            username,
-            database_url,
-            iam_url,
-            metering_url,
-            ..
-        } = self;
-        f.debug_struct("Config")
-            .field("listen", listen)
-            .field("username", username)
-            .field("database_url", database_url)
-            .field("iam_url", iam_url)
-            .field("metering_url", metering_url)
-            .finish_non_exhaustive()
+        let (listen, user, db) = (&self.listen, &self.username, &self.database_url);
+        let (iam, metering) = (&self.iam_url, &self.metering_url);
+        write!(f, "Config {{ listen: {listen}, username: {user:?}, ")?;
+        write!(f, "database_url: {db}, iam_url: {iam:?}, ")?;
+        write!(f, "metering_url: {metering:?}, .. }}")
     }
 }
 
 fn seconds(value: &str) -> Result<Duration, String> {
-    match value.parse::<u64>() {
-        Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
-        _ => Err(format!("`{value}` is not a positive number of seconds")),
-    }
+    let secs = value.parse::<u64>().ok().filter(|&secs| secs > 0);
+    let error = || format!("`{value}` is not a positive number of seconds");
+    secs.map(Duration::from_secs).ok_or_else(error)
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ use osb_iam::metering::Window;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 
+use crate::Error;
+
 /// The offering's id.
 pub const SERVICE_ID: &str = "6d5ad4e4-8f0b-4f5e-9c43-2c1a0b7f3e01";
 /// The synchronous plan: ready at once, may change plan, rotatable bindings, maintenance info.
@@ -38,30 +40,9 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The catalog, as the spec's JSON.
-pub fn catalog() -> Result<Catalog, Box<dyn std::error::Error + Send + Sync>> {
-    let catalog: Catalog = serde_json::from_value(json!({"services": [{
-        "id": SERVICE_ID, "name": "minimal-db", "description": "A pretend database, one per instance.",
-        "bindable": true, "instances_retrievable": true, "bindings_retrievable": true,
-        "tags": ["database", "example"],
-        "metadata": {"displayName": "Minimal DB", "providerDisplayName": "osb-rs",
-                     "documentationUrl": "https://github.com/osb-rs/osb-rs"},
-        "plans": [{
-            "id": SMALL_PLAN_ID, "name": "small", "free": true,
-            "description": "Ready at once. Can move to large; its bindings can be rotated.",
-            "plan_updateable": true, "binding_rotatable": true,
-            "maintenance_info": {"version": "1.1.0", "description": "PostgreSQL 17.2 with the November patches"}
-        }, {
-            "id": LARGE_PLAN_ID, "name": "large", "free": false,
-            "description": "Created in the background in a few seconds. Bindings need an application.",
-            "plan_updateable": false, "maximum_polling_duration": 600,
-            "metadata": {"bullets": ["8 GB RAM"], "costs": [{"amount": {"usd": 20.0}, "unit": "MONTHLY"}]}
-        }, {
-            "id": METERED_PLAN_ID, "name": "metered", "free": false,
-            "description": "Pay per API call: bindings and dashboard views, reported hourly.",
-            "metadata": {"costs": [{"amount": {"usd": 0.001}, "unit": API_CALLS}]}
-        }]
-    }]}))?;
+/// The catalog, from `catalog.json` in the spec's JSON.
+pub fn catalog() -> Result<Catalog, Error> {
+    let catalog: Catalog = serde_json::from_str(include_str!("../catalog.json"))?;
     catalog.validate()?;
     Ok(catalog)
 }
@@ -81,9 +62,10 @@ impl Databases {
     /// # Errors
     ///
     /// When the catalog is invalid.
-    pub fn new(provision_time: Duration) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub fn new(provision_time: Duration) -> Result<Self, Error> {
+        let catalog = Arc::new(catalog()?);
         Ok(Self {
-            catalog: Arc::new(catalog()?),
+            catalog,
             provision_time,
             calls: Mutex::default(),
         })
@@ -92,19 +74,24 @@ impl Databases {
     /// Counts one API call of `instance_id` in the current hour.
     pub fn count_call(&self, instance_id: &str) {
         let hour = Window::hour_containing(SystemClock.now());
+        let key = (instance_id.to_owned(), hour);
         if let Ok(mut calls) = self.calls.lock() {
-            *calls.entry((instance_id.to_owned(), hour)).or_default() += 1;
+            *calls.entry(key).or_default() += 1;
         }
     }
 
     /// The API calls of `instance_id` in `hour`.
     pub fn calls(&self, instance_id: &str, hour: Window) -> u64 {
         let calls = self.calls.lock().ok();
-        calls
-            .and_then(|calls| calls.get(&(instance_id.to_owned(), hour)).copied())
-            .unwrap_or(0)
+        let count = calls.and_then(|calls| calls.get(&(instance_id.to_owned(), hour)).copied());
+        count.unwrap_or(0)
     }
 }
+
+// What the operations below return.
+type Provisioned = Result<ProvisionedInstance, LogicError>;
+type Updated = Result<UpdatedInstance, UpdateError>;
+type Bound = Result<Binding, LogicError>;
 
 #[async_trait]
 impl ServiceLogic for Databases {
@@ -113,10 +100,9 @@ impl ServiceLogic for Databases {
     }
 
     fn execution(&self, kind: OperationKind, plan_id: &str) -> Execution {
-        if kind == OperationKind::Provision && plan_id == LARGE_PLAN_ID {
-            Execution::Asynchronous
-        } else {
-            Execution::Synchronous
+        match (kind, plan_id) {
+            (OperationKind::Provision, LARGE_PLAN_ID) => Execution::Asynchronous,
+            _ => Execution::Synchronous,
         }
     }
 
@@ -130,54 +116,34 @@ impl ServiceLogic for Databases {
     }
 
     // IBM Cloud style: the instance id (a CRN) URL-encoded in the path.
-    fn dashboard_url(&self, instance_id: &str, _request: &ProvisionRequest) -> Option<String> {
+    fn dashboard_url(&self, instance_id: &str, _: &ProvisionRequest) -> Option<String> {
         let id = utf8_percent_encode(instance_id, SEGMENT);
         Some(format!("https://{DASHBOARD_HOST}/dashboard/{id}"))
     }
 
-    async fn create_instance(
-        &self,
-        _id: &str,
-        request: &ProvisionRequest,
-    ) -> Result<ProvisionedInstance, LogicError> {
+    async fn create_instance(&self, _: &str, request: &ProvisionRequest) -> Provisioned {
         if request.plan_id == LARGE_PLAN_ID {
             tokio::time::sleep(self.provision_time).await;
         }
         Ok(ProvisionedInstance::default())
     }
 
-    async fn update_instance(
-        &self,
-        _id: &str,
-        _request: &UpdateRequest,
-        _before: &InstanceRecord,
-    ) -> Result<UpdatedInstance, UpdateError> {
+    async fn update_instance(&self, _: &str, _: &UpdateRequest, _: &InstanceRecord) -> Updated {
         Ok(UpdatedInstance::default())
     }
 
-    async fn delete_instance(
-        &self,
-        _id: &str,
-        _instance: &InstanceRecord,
-    ) -> Result<(), DeprovisionError> {
+    async fn delete_instance(&self, _: &str, _: &InstanceRecord) -> Result<(), DeprovisionError> {
         Ok(())
     }
 
-    async fn create_binding(
-        &self,
-        instance_id: &str,
-        _binding_id: &str,
-        _request: &BindRequest,
-    ) -> Result<Binding, LogicError> {
+    async fn create_binding(&self, instance: &str, _: &str, _: &BindRequest) -> Bound {
+        self.count_call(instance);
         // UUID v4: 122 bits from the operating system's random source.
-        self.count_call(instance_id);
-        let username = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let password = uuid::Uuid::new_v4().simple().to_string();
-        let database = utf8_percent_encode(instance_id, SEGMENT);
-        let credentials = json!({
-            "uri": format!("postgres://{username}:{password}@db.{DASHBOARD_HOST}:5432/{database}"),
-            "username": username, "password": password,
-        });
+        let secret = || uuid::Uuid::new_v4().simple().to_string();
+        let (username, password) = (format!("u{}", &secret()[..12]), secret());
+        let database = utf8_percent_encode(instance, SEGMENT);
+        let uri = format!("postgres://{username}:{password}@db.{DASHBOARD_HOST}:5432/{database}");
+        let credentials = json!({"uri": uri, "username": username, "password": password});
         Ok(Binding::with_credentials(
             credentials.as_object().cloned().unwrap_or_default(),
         ))
@@ -202,6 +168,20 @@ mod tests {
             (counted("db-1"), counted("db-2"), counted("db-3")),
             (2, 1, 0)
         );
+    }
+
+    #[test]
+    fn catalog_json_carries_the_ids_of_the_constants() {
+        let catalog = serde_json::to_value(catalog().unwrap()).unwrap();
+        let service = &catalog["services"][0];
+        assert_eq!(service["id"], SERVICE_ID);
+        let ids: Vec<_> = service["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["id"])
+            .collect();
+        assert_eq!(ids, [SMALL_PLAN_ID, LARGE_PLAN_ID, METERED_PLAN_ID]);
     }
 
     #[test]

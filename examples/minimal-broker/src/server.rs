@@ -29,45 +29,36 @@ use crate::logic::{API_CALLS, Databases, METERED_PLAN_ID, SERVICE_ID};
 /// Any error of start-up or serving.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// IAM's signing keys and the task refreshing them.
+type Keys = (KeyCache, RefreshTask);
+
 /// The broker: the business logic on the library's bookkeeping in the configured store.
 pub type Broker = Arc<Managed<Databases, Arc<dyn AnyStore>>>;
 
 /// The routes: `/healthz` for the orchestrator, every other path to the OSB service behind
-/// `auth`; a request running past `request_timeout` is answered 503 with an OSB error body.
-pub fn app<B: ServiceBroker>(
-    broker: B,
-    auth: impl Authenticate,
-    request_timeout: Duration,
-) -> Router {
+/// `auth`; a request running past `timeout` is answered 503 with an OSB error body.
+pub fn app<B: ServiceBroker>(broker: B, auth: impl Authenticate, timeout: Duration) -> Router {
     let osb = RequireAuthLayer::new(auth).layer(OsbService::new(broker));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .fallback_service(osb)
-        .layer(TimeoutLayer::new(request_timeout))
+        .layer(TimeoutLayer::new(timeout))
 }
 
 /// The configured IAM: production unless `BROKER_IAM_URL` says otherwise (loopback `http` for
 /// tests).
 pub fn iam(config: &Config) -> Environment {
     let base = config.iam_url.trim_end_matches('/');
-    let keys = config
-        .iam_jwks_url
-        .clone()
-        .unwrap_or_else(|| format!("{base}/identity/keys"));
-    let issuer = config
-        .iam_issuer
-        .clone()
-        .unwrap_or_else(|| format!("{base}/identity"));
-    Environment::custom(keys, issuer, format!("{base}/identity/token"))
-        .insecure_allow_loopback_http()
+    let or = |setting: &Option<String>, default: String| setting.clone().unwrap_or(default);
+    let keys = or(&config.iam_jwks_url, format!("{base}/identity/keys"));
+    let issuer = or(&config.iam_issuer, format!("{base}/identity"));
+    let token = format!("{base}/identity/token");
+    Environment::custom(keys, issuer, token).insecure_allow_loopback_http()
 }
 
 /// IAM's signing keys, fetched now and every 20 minutes, when IAM tokens are accepted (as
 /// bearer tokens or at the dashboard's sign-in).
-async fn iam_keys(
-    config: &Config,
-    iam: &Environment,
-) -> Result<Option<(KeyCache, RefreshTask)>, Error> {
+async fn iam_keys(config: &Config, iam: &Environment) -> Result<Option<Keys>, Error> {
     if config.iam_jwks_url.is_none() && config.dashboard_client_id.is_none() {
         return Ok(None);
     }
@@ -129,19 +120,12 @@ pub fn dashboard(
         .build()?;
     let page = move |Extension(user): Extension<DashboardUser>| {
         broker.logic().count_call(&user.instance_id);
-        async move {
-            format!(
-                "Minimal DB instance {}\nsigned in as {}\n",
-                user.instance_id, user.iam_id
-            )
-        }
+        let (instance, iam_id) = (user.instance_id, user.iam_id);
+        async move { format!("Minimal DB instance {instance}\nsigned in as {iam_id}\n") }
     };
-    let routes = Router::new()
-        .route("/dashboard/{instance}", get(page))
-        .layer(auth.layer());
-    Ok(Some(
-        routes.route_service(auth.callback_path(), auth.callback()),
-    ))
+    let page = Router::new().route("/dashboard/{instance}", get(page));
+    let (path, callback) = (auth.callback_path(), auth.callback());
+    Ok(Some(page.layer(auth.layer()).route_service(path, callback)))
 }
 
 /// Reports the metered plan's API calls hourly to IBM's metering API through an outbox in the
@@ -194,11 +178,8 @@ pub async fn serve(
     let keys = iam_keys(&config, &iam).await?;
     let keys_ref = keys.as_ref().map(|(keys, _)| keys);
     // The provider's service ID: one token cache for the access check and metering.
-    let tokens = (config.iam_api_key.clone()).map(|key| {
-        ApiKeyClient::builder(ApiKey::new(key))
-            .environment(&iam)
-            .build()
-    });
+    let api_key = config.iam_api_key.clone().map(ApiKey::new);
+    let tokens = api_key.map(|key| ApiKeyClient::builder(key).environment(&iam).build());
     let auth = authenticator(&config, &iam, keys_ref);
     let mut router = app(broker.clone(), auth, config.request_timeout);
     let iam_clients = (keys_ref, tokens.as_ref());
@@ -206,9 +187,8 @@ pub async fn serve(
         router = dashboard.merge(router);
     }
     let reporter = metering(&config, tokens.as_ref(), broker.clone())?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let server = axum::serve(listener, router);
+    server.with_graceful_shutdown(shutdown).await?;
     if let Some(reporter) = reporter {
         reporter.shutdown().await;
     }
