@@ -113,6 +113,8 @@
 //!
 //! - `timeout` (off by default): [`timeout::TimeoutLayer`], a request timeout answering `503`
 //!   with the OSB error body (tower-http's answers an empty `408`); needs tokio's timer.
+//! - `signal` (off by default): [`shutdown::signal`], a future completing on SIGINT or SIGTERM
+//!   for graceful shutdown; needs tokio's signal handling.
 //!
 //! # Spec compliance
 //!
@@ -150,6 +152,9 @@ mod query;
 mod response;
 pub mod routing;
 mod service;
+#[cfg(feature = "signal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signal")))]
+pub mod shutdown;
 #[cfg(feature = "timeout")]
 #[cfg_attr(docsrs, doc(cfg(feature = "timeout")))]
 pub mod timeout;

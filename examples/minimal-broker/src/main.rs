@@ -52,24 +52,6 @@ async fn run(config: Config) -> Result<(), Error> {
         println!("metering: usage of the metered plan reported hourly to {metering}");
     }
     println!("try: curl -u \"{user}:{password}\" -H 'X-Broker-API-Version: 2.17' {url}/v2/catalog");
-    serve(listener, config, shutdown_signal()).await
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        #[cfg(unix)]
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            term.recv().await;
-            return;
-        }
-        std::future::pending::<()>().await;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    // SIGINT (Ctrl-C) or SIGTERM: requests in flight finish, then the process exits.
+    serve(listener, config, osb_tower::shutdown::signal()).await
 }
