@@ -1,5 +1,6 @@
 //! Reading and writing records: loads that settle stale operations, and compare-and-set loops.
 
+use super::instance::halted;
 use super::tasks::Target;
 use super::{Engine, MAX_ATTEMPTS, Settle, contended, internal, retry};
 use crate::error::BrokerError;
@@ -115,6 +116,37 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 tracing::info!(operation = %token, "resuming an operation whose owner's lease expired");
                 self.spawn_work(target, kind, token).await;
             }
+        }
+    }
+
+    /// The instance record, if operation `token` still runs on it under this replica's lease;
+    /// else [`halted`].
+    pub(super) async fn owned_instance(
+        &self,
+        instance_id: &str,
+        token: &OperationToken,
+    ) -> Result<InstanceRecord, BrokerError> {
+        let store = &self.core.store;
+        match store.load_instance(instance_id).await {
+            Ok(Some(c)) if c.record.lifecycle.owns(token, &self.core.owner) => Ok(c.record),
+            Ok(_) => Err(halted()),
+            Err(err) => Err(internal(err)),
+        }
+    }
+
+    /// The binding record, if operation `token` still runs on it under this replica's lease;
+    /// else [`halted`].
+    pub(super) async fn owned_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        token: &OperationToken,
+    ) -> Result<BindingRecord, BrokerError> {
+        let store = &self.core.store;
+        match store.load_binding(instance_id, binding_id).await {
+            Ok(Some(c)) if c.record.lifecycle.owns(token, &self.core.owner) => Ok(c.record),
+            Ok(_) => Err(halted()),
+            Err(err) => Err(internal(err)),
         }
     }
 

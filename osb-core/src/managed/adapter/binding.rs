@@ -207,15 +207,8 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let core = &self.core;
         let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
         let local = self.enter_local(token);
-        let current = core
-            .store
-            .load_binding(instance_id, binding_id)
-            .await
-            .map_err(internal)?;
-        let Some(current) = current.filter(|c| c.record.lifecycle.owns(token, &core.owner)) else {
-            return Err(halted());
-        };
-        let mut request = current.record.request.clone();
+        let record = self.owned_binding(instance_id, binding_id, token).await?;
+        let mut request = record.request;
         // Rotation: absent parameters are the predecessor's (NOTES.md §13 step 6).
         if let (None, Some(predecessor)) = (&request.parameters, &request.predecessor_binding_id)
             && let Ok(Some(p)) = core.store.load_binding(instance_id, predecessor).await
@@ -223,68 +216,31 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             request.parameters = p.record.request.parameters;
         }
         let work = core.logic.create_binding(instance_id, binding_id, &request);
-        match self.run_leased(&target, token, &local, work).await {
-            None => Err(halted()),
-            Some(Err(err)) => {
-                self.finish(&target, token, Outcome::failed(err.description()))
-                    .await?;
-                Err(err.into())
-            }
-            Some(Ok(binding)) => {
-                let now = core.now();
-                let retention = core.settings.tombstone_retention;
-                let done = self
-                    .modify_binding(instance_id, binding_id, |r| {
-                        if !r
-                            .lifecycle
-                            .complete(token, Outcome::succeeded(), now, retention)
-                        {
-                            return false;
-                        }
-                        r.binding = Some(binding.clone());
-                        true
-                    })
-                    .await?;
-                if done {
-                    self.release_claim(instance_id, binding_id).await;
-                    return Ok(binding);
+        let binding = self
+            .run_owned(&target, token, &local, work, |err| {
+                Outcome::failed(err.description())
+            })
+            .await?;
+        let now = core.now();
+        let retention = core.settings.tombstone_retention;
+        let done = self
+            .modify_binding(instance_id, binding_id, |r| {
+                if !r
+                    .lifecycle
+                    .complete(token, Outcome::succeeded(), now, retention)
+                {
+                    return false;
                 }
-                self.clean_up_late_bind(instance_id, binding_id, token)
-                    .await;
-                Err(halted())
-            }
+                r.binding = Some(binding.clone());
+                true
+            })
+            .await?;
+        if done {
+            self.release_claim(instance_id, binding_id).await;
+            return Ok(binding);
         }
-    }
-
-    /// A bind finished after it was halted or failed elsewhere: revoke what it made, unless a
-    /// newer binding of the same id exists.
-    async fn clean_up_late_bind(
-        &self,
-        instance_id: &str,
-        binding_id: &str,
-        token: &OperationToken,
-    ) {
-        let Ok(Some(current)) = self.core.store.load_binding(instance_id, binding_id).await else {
-            return;
-        };
-        let life = &current.record.lifecycle;
-        if life.find(token.as_str()).is_some() && life.phase != Phase::Ready {
-            tracing::info!(operation = %token, "cleaning up after a bind that finished late");
-            let deleted = self
-                .core
-                .logic
-                .delete_binding(instance_id, binding_id, &current.record)
-                .await;
-            if let Err(err) = deleted {
-                let err = BrokerError::from(err);
-                tracing::warn!(
-                    operation = %token,
-                    error = %err,
-                    cause = err.cause_chain().as_deref(),
-                    "cleaning up a late bind failed"
-                );
-            }
-        }
+        self.clean_up_late(&target, token).await;
+        Err(halted())
     }
 
     pub(super) async fn fetch_binding(

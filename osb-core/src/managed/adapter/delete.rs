@@ -4,7 +4,7 @@ use super::binding::Claim;
 use super::instance::halted;
 use super::settings::DeleteDuringCreate;
 use super::tasks::Target;
-use super::{Engine, HALTED, MAX_ATTEMPTS, contended, internal, retry};
+use super::{Engine, HALTED, MAX_ATTEMPTS, contended, retry};
 use crate::binding::UnbindResponse;
 use crate::broker::RequestContext;
 use crate::deprovision::DeprovisionResponse;
@@ -152,54 +152,36 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let core = &self.core;
         let target = Target::Instance(instance_id.to_owned());
         let local = self.enter_local(token);
-        let Some(current) = core
-            .store
-            .load_instance(instance_id)
-            .await
-            .map_err(internal)?
-        else {
-            return Err(halted());
-        };
-        if !current.record.lifecycle.owns(token, &core.owner) {
+        let record = self.owned_instance(instance_id, token).await?;
+        let work = core.logic.delete_instance(instance_id, &record);
+        self.run_owned(&target, token, &local, work, |err| Outcome {
+            failure: Some(err.error().description().to_owned()),
+            instance_usable: err.instance_usable(),
+            update_repeatable: None,
+        })
+        .await?;
+        if !self.finish(&target, token, Outcome::succeeded()).await? {
             return Err(halted());
         }
-        let work = core.logic.delete_instance(instance_id, &current.record);
-        match self.run_leased(&target, token, &local, work).await {
-            None => Err(halted()),
-            Some(Err(err)) => {
-                let outcome = Outcome {
-                    failure: Some(err.error().description().to_owned()),
-                    instance_usable: err.instance_usable(),
-                    update_repeatable: None,
-                };
-                self.finish(&target, token, outcome).await?;
-                Err(err.into())
+        // Platforms unbind first (spec.md "Deprovisioning"); forget what is left.
+        match core.store.list_bindings(instance_id).await {
+            Ok(bindings) => {
+                for (binding_id, binding) in bindings {
+                    let _ = core
+                        .store
+                        .remove_binding(instance_id, &binding_id, binding.version)
+                        .await;
+                }
             }
-            Some(Ok(())) => {
-                if !self.finish(&target, token, Outcome::succeeded()).await? {
-                    return Err(halted());
-                }
-                // Platforms unbind first (spec.md "Deprovisioning"); forget what is left.
-                match core.store.list_bindings(instance_id).await {
-                    Ok(bindings) => {
-                        for (binding_id, binding) in bindings {
-                            let _ = core
-                                .store
-                                .remove_binding(instance_id, &binding_id, binding.version)
-                                .await;
-                        }
-                    }
-                    Err(err) => {
-                        let err = BrokerError::internal(err);
-                        tracing::warn!(
-                            cause = err.cause_chain().as_deref(),
-                            "listing bindings of a deleted instance failed"
-                        );
-                    }
-                }
-                Ok(())
+            Err(err) => {
+                let err = BrokerError::internal(err);
+                tracing::warn!(
+                    cause = err.cause_chain().as_deref(),
+                    "listing bindings of a deleted instance failed"
+                );
             }
         }
+        Ok(())
     }
 
     pub(super) async fn unbind(
@@ -299,31 +281,16 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let core = &self.core;
         let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
         let local = self.enter_local(token);
-        let current = core
-            .store
-            .load_binding(instance_id, binding_id)
-            .await
-            .map_err(internal)?;
-        let Some(current) = current.filter(|c| c.record.lifecycle.owns(token, &core.owner)) else {
-            return Err(halted());
-        };
-        let work = core
-            .logic
-            .delete_binding(instance_id, binding_id, &current.record);
-        match self.run_leased(&target, token, &local, work).await {
-            None => Err(halted()),
-            Some(Err(err)) => {
-                self.finish(&target, token, Outcome::failed(err.description()))
-                    .await?;
-                Err(err.into())
-            }
-            Some(Ok(())) => {
-                if self.finish(&target, token, Outcome::succeeded()).await? {
-                    Ok(())
-                } else {
-                    Err(halted())
-                }
-            }
+        let record = self.owned_binding(instance_id, binding_id, token).await?;
+        let work = core.logic.delete_binding(instance_id, binding_id, &record);
+        self.run_owned(&target, token, &local, work, |err| {
+            Outcome::failed(err.description())
+        })
+        .await?;
+        if self.finish(&target, token, Outcome::succeeded()).await? {
+            Ok(())
+        } else {
+            Err(halted())
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Provision, update and fetch of instances (NOTES.md §13 steps 4, 5 and 11).
 
 use super::tasks::Target;
-use super::{Engine, HALTED, MAX_ATTEMPTS, contended, internal, retry};
+use super::{Engine, HALTED, MAX_ATTEMPTS, contended, retry};
 use crate::broker::RequestContext;
 use crate::catalog::Catalog;
 use crate::error::BrokerError;
@@ -105,82 +105,40 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let core = &self.core;
         let target = Target::Instance(instance_id.to_owned());
         let local = self.enter_local(token);
-        let Some(current) = core
-            .store
-            .load_instance(instance_id)
-            .await
-            .map_err(internal)?
-        else {
-            return Err(halted());
-        };
-        if !current.record.lifecycle.owns(token, &core.owner) {
-            return Err(halted());
-        }
-        let request = current.record.request;
+        let request = self.owned_instance(instance_id, token).await?.request;
         let work = core.logic.create_instance(instance_id, &request);
-        match self.run_leased(&target, token, &local, work).await {
-            None => Err(halted()),
-            Some(Err(err)) => {
-                self.finish(&target, token, Outcome::failed(err.description()))
-                    .await?;
-                Err(err.into())
-            }
-            Some(Ok(created)) => {
-                let now = core.now();
-                let retention = core.settings.tombstone_retention;
-                let mut answer = None;
-                let done = self
-                    .modify_instance(instance_id, |r| {
-                        if !r
-                            .lifecycle
-                            .complete(token, Outcome::succeeded(), now, retention)
-                        {
-                            return false;
-                        }
-                        if r.dashboard_url.is_none() {
-                            r.dashboard_url.clone_from(&created.dashboard_url);
-                        }
-                        r.metadata.clone_from(&created.metadata);
-                        answer = Some(ProvisionedInstance {
-                            dashboard_url: r.dashboard_url.clone(),
-                            metadata: r.metadata.clone(),
-                        });
-                        true
-                    })
-                    .await?;
-                match answer {
-                    Some(answer) if done => Ok(answer),
-                    _ => {
-                        self.clean_up_late_create(instance_id, token).await;
-                        Err(halted())
-                    }
+        let created = self
+            .run_owned(&target, token, &local, work, |err| {
+                Outcome::failed(err.description())
+            })
+            .await?;
+        let now = core.now();
+        let retention = core.settings.tombstone_retention;
+        let mut answer = None;
+        let done = self
+            .modify_instance(instance_id, |r| {
+                if !r
+                    .lifecycle
+                    .complete(token, Outcome::succeeded(), now, retention)
+                {
+                    return false;
                 }
-            }
-        }
-    }
-
-    /// A create finished after it was halted or failed by another replica: delete what it made,
-    /// unless a newer instance of the same id exists.
-    async fn clean_up_late_create(&self, instance_id: &str, token: &OperationToken) {
-        let Ok(Some(current)) = self.core.store.load_instance(instance_id).await else {
-            return;
-        };
-        let life = &current.record.lifecycle;
-        if life.find(token.as_str()).is_some() && life.phase != Phase::Ready {
-            tracing::info!(operation = %token, "cleaning up after a create that finished late");
-            if let Err(err) = self
-                .core
-                .logic
-                .delete_instance(instance_id, &current.record)
-                .await
-            {
-                let err = BrokerError::from(err);
-                tracing::warn!(
-                    operation = %token,
-                    error = %err,
-                    cause = err.cause_chain().as_deref(),
-                    "cleaning up a late create failed"
-                );
+                if r.dashboard_url.is_none() {
+                    r.dashboard_url.clone_from(&created.dashboard_url);
+                }
+                r.metadata.clone_from(&created.metadata);
+                answer = Some(ProvisionedInstance {
+                    dashboard_url: r.dashboard_url.clone(),
+                    metadata: r.metadata.clone(),
+                });
+                true
+            })
+            .await?;
+        match answer {
+            Some(answer) if done => Ok(answer),
+            _ => {
+                self.clean_up_late(&target, token).await;
+                Err(halted())
             }
         }
     }
@@ -289,52 +247,33 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let core = &self.core;
         let target = Target::Instance(instance_id.to_owned());
         let local = self.enter_local(token);
-        let Some(current) = core
-            .store
-            .load_instance(instance_id)
-            .await
-            .map_err(internal)?
-        else {
+        let record = self.owned_instance(instance_id, token).await?;
+        let Some(request) = record.pending_update.clone() else {
             return Err(halted());
         };
-        let Some(request) = current.record.pending_update.clone() else {
-            return Err(halted());
-        };
-        if !current.record.lifecycle.owns(token, &core.owner) {
-            return Err(halted());
-        }
-        let work = core
-            .logic
-            .update_instance(instance_id, &request, &current.record);
-        match self.run_leased(&target, token, &local, work).await {
-            None => Err(halted()),
-            Some(Err(err)) => {
-                let outcome = Outcome {
-                    failure: Some(err.error().description().to_owned()),
-                    instance_usable: err.instance_usable(),
-                    update_repeatable: err.update_repeatable(),
-                };
-                self.finish(&target, token, outcome).await?;
-                Err(err.into())
-            }
-            Some(Ok(updated)) => {
-                let now = core.now();
-                let retention = core.settings.tombstone_retention;
-                let done = self
-                    .modify_instance(instance_id, |r| {
-                        if !r
-                            .lifecycle
-                            .complete(token, Outcome::succeeded(), now, retention)
-                        {
-                            return false;
-                        }
-                        apply_update(r, &request, &updated);
-                        true
-                    })
-                    .await?;
-                if done { Ok(updated) } else { Err(halted()) }
-            }
-        }
+        let work = core.logic.update_instance(instance_id, &request, &record);
+        let updated = self
+            .run_owned(&target, token, &local, work, |err| Outcome {
+                failure: Some(err.error().description().to_owned()),
+                instance_usable: err.instance_usable(),
+                update_repeatable: err.update_repeatable(),
+            })
+            .await?;
+        let now = core.now();
+        let retention = core.settings.tombstone_retention;
+        let done = self
+            .modify_instance(instance_id, |r| {
+                if !r
+                    .lifecycle
+                    .complete(token, Outcome::succeeded(), now, retention)
+                {
+                    return false;
+                }
+                apply_update(r, &request, &updated);
+                true
+            })
+            .await?;
+        if done { Ok(updated) } else { Err(halted()) }
     }
 
     pub(super) async fn fetch_instance(

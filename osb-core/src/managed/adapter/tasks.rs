@@ -9,10 +9,11 @@ use std::sync::{Mutex, PoisonError};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
+use super::instance::halted;
 use super::{Engine, INTERRUPTED};
 use crate::error::{BrokerError, ErrorKind};
 use crate::managed::logic::{OperationKind, ServiceLogic};
-use crate::managed::record::Outcome;
+use crate::managed::record::{Lifecycle, Outcome, Phase};
 use crate::managed::store::StateStore;
 use crate::operation::OperationToken;
 
@@ -261,6 +262,62 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         }
     }
 
+    /// Runs `work`, the logic's part of operation `token`, under its lease
+    /// ([`Engine::run_leased`]): a halt answers [`halted`]; a failure is recorded as the
+    /// outcome `failed` makes of it and returned; a success is handed back for the caller to
+    /// record with its result.
+    pub(super) async fn run_owned<T, E: Into<BrokerError>>(
+        &self,
+        target: &Target,
+        token: &OperationToken,
+        local: &LocalGuard,
+        work: impl Future<Output = Result<T, E>>,
+        failed: impl FnOnce(&E) -> Outcome,
+    ) -> Result<T, BrokerError> {
+        match self.run_leased(target, token, local, work).await {
+            None => Err(halted()),
+            Some(Err(err)) => {
+                self.finish(target, token, failed(&err)).await?;
+                Err(err.into())
+            }
+            Some(Ok(value)) => Ok(value),
+        }
+    }
+
+    /// A create or bind finished after it was halted or failed by another request or replica:
+    /// delete what it made, unless a newer instance or binding of the same id exists.
+    pub(super) async fn clean_up_late(&self, target: &Target, token: &OperationToken) {
+        let (store, logic) = (&self.core.store, &self.core.logic);
+        let what = match target {
+            Target::Instance(_) => "create",
+            Target::Binding(..) => "bind",
+        };
+        let deleted = match target {
+            Target::Instance(iid) => match store.load_instance(iid).await {
+                Ok(Some(c)) if finished_late(&c.record.lifecycle, token, what) => logic
+                    .delete_instance(iid, &c.record)
+                    .await
+                    .map_err(BrokerError::from),
+                _ => return,
+            },
+            Target::Binding(iid, bid) => match store.load_binding(iid, bid).await {
+                Ok(Some(c)) if finished_late(&c.record.lifecycle, token, what) => logic
+                    .delete_binding(iid, bid, &c.record)
+                    .await
+                    .map_err(BrokerError::from),
+                _ => return,
+            },
+        };
+        if let Err(err) = deleted {
+            tracing::warn!(
+                operation = %token,
+                error = %err,
+                cause = err.cause_chain().as_deref(),
+                "cleaning up a late {what} failed"
+            );
+        }
+    }
+
     /// Renews the lease of `token`; settles it first if its deadline passed. `false` when the
     /// operation is no longer ours.
     async fn renew(&self, target: &Target, token: &OperationToken) -> bool {
@@ -312,4 +369,14 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             }
         }
     }
+}
+
+/// Whether the record still shows operation `token` and is not ready (so no newer create or
+/// bind of the same id succeeded): what [`Engine::clean_up_late`] then deletes. Says so in the log.
+fn finished_late(life: &Lifecycle, token: &OperationToken, what: &str) -> bool {
+    let late = life.find(token.as_str()).is_some() && life.phase != Phase::Ready;
+    if late {
+        tracing::info!(operation = %token, "cleaning up after a {what} that finished late");
+    }
+    late
 }
