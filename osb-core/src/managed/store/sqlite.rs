@@ -217,6 +217,16 @@ impl SqliteStoreBuilder {
     }
 }
 
+/// `SQLITE_BUSY` (5) or `SQLITE_LOCKED` (6), extended codes included.
+fn is_busy(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
 #[cfg(unix)]
 fn create_private_file(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -272,11 +282,22 @@ impl SqliteStore {
 
     /// `BEGIN IMMEDIATE`: the write lock up front, so the busy timeout applies instead of a
     /// deadlock error when two writers would upgrade read locks at once.
+    ///
+    /// SQLite answers `SQLITE_BUSY` at once, without its busy handler, while another connection
+    /// switches a new file to WAL mode (several replicas opening one file together): that
+    /// answer is retried with a short backoff. The caller's query timeout bounds the retries.
     async fn write_transaction(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(failed(DB, "begin"))
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            match self.pool.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => return Ok(tx),
+                Err(err) if is_busy(&err) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(200));
+                }
+                Err(err) => return Err(failed(DB, "begin")(err)),
+            }
+        }
     }
 
     async fn save(
