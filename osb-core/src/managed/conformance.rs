@@ -31,7 +31,7 @@
 //!
 //! - records: absent records, create-if-absent, update and remove at a version, versions
 //!   never reused, ids compared byte for byte, bindings scoped to their instance, listing in
-//!   byte order with paging, and a full round trip of every lifecycle transition of an
+//!   byte order with paging (tombstones included until purged), and a full round trip of every lifecycle transition of an
 //!   instance and a binding (credentials, context, leases and flags included);
 //! - races, with many tasks on a multi-threaded runtime: concurrent creates, concurrent
 //!   updates at one version, remove against update, and read-modify-write loops that must lose
@@ -131,6 +131,7 @@ macro_rules! state_store_conformance {
             ids_are_compared_byte_for_byte,
             bindings_belong_to_their_instance,
             instances_list_in_byte_order_with_paging,
+            tombstones_are_listed_until_purged,
             every_instance_transition_round_trips,
             every_binding_transition_round_trips,
             concurrent_creates_have_one_winner,
@@ -596,6 +597,50 @@ pub async fn instances_list_in_byte_order_with_paging<S: StateStore>(store: S) {
     assert!(
         all.windows(2).all(|w| w[0].0 < w[1].0),
         "a full list is strictly ordered"
+    );
+}
+
+/// `list_instances` lists tombstones too, whole, until they are purged: collectors (usage
+/// metering) find instances deleted since their last run through them.
+pub async fn tombstones_are_listed_until_purged<S: StateStore>(store: S) {
+    let base = id("listed");
+    let (live, dead) = (format!("{base}-live"), format!("{base}-tombstone"));
+    let record = tombstone(at(500));
+    ok(
+        store
+            .save_instance(&live, None, &new_instance("a", T0))
+            .await,
+        "create",
+    );
+    let version = ok(store.save_instance(&dead, None, &record).await, "create");
+    let listed = |all: Vec<(String, Versioned<InstanceRecord>)>| -> Vec<_> {
+        all.into_iter()
+            .filter(|(i, _)| i.starts_with(&base))
+            .collect()
+    };
+    let all = listed(ok(store.list_instances(None, usize::MAX).await, "list"));
+    assert_eq!(
+        all.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>(),
+        [live.as_str(), dead.as_str()],
+        "a tombstone is listed beside live records"
+    );
+    assert_eq!(
+        all[1].1,
+        Versioned::new(version, record),
+        "a listed tombstone keeps its phase, operations and retention"
+    );
+    let page = ok(store.list_instances(Some(&live), 1).await, "list");
+    assert_eq!(
+        page.first().map(|(i, _)| i),
+        Some(&dead),
+        "paging reaches tombstones"
+    );
+    ok(store.purge_expired(at(500)).await, "purge");
+    let all = listed(ok(store.list_instances(None, usize::MAX).await, "list"));
+    assert_eq!(
+        all.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>(),
+        [live.as_str()],
+        "a purged tombstone is no longer listed"
     );
 }
 

@@ -4,12 +4,18 @@ use std::fmt;
 use std::future::Future;
 
 use async_trait::async_trait;
-use osb_core::managed::InstanceRecord;
+use osb_core::managed::{InstanceRecord, Timestamp};
 
 use super::record::Measure;
 use super::window::Window;
 
-/// An instance the reporter measures: provisioned, enabled, on a metered plan.
+/// An instance the reporter measures: one that was active (provisioned, enabled, on a metered
+/// plan) at some time during the window.
+///
+/// It may have been deleted since, or be being deleted: its usage up to the deletion is still
+/// billable for that window. Then [`deleted_at`](Self::deleted_at) says when the deletion was
+/// requested, and [`record`](Self::record) is the bookkeeping's tombstone (or the record of the
+/// running delete).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MeteredInstance {
@@ -17,6 +23,9 @@ pub struct MeteredInstance {
     pub instance_id: String,
     /// Its plan.
     pub plan_id: String,
+    /// When its deprovision was requested, if it was deleted or is being deleted; usage after
+    /// this time is not billable. `None` for an instance that is not being deleted.
+    pub deleted_at: Option<Timestamp>,
     /// The bookkeeping's record of it (context, parameters, …).
     pub record: InstanceRecord,
 }
@@ -40,6 +49,9 @@ impl MeterError {
 /// list means there is nothing to report for this instance and window. Closures
 /// `Fn(MeteredInstance, Window) -> impl Future<Output = Result<Vec<Measure>, MeterError>>`
 /// are meters too.
+///
+/// The reporter asks for every instance active at some time during the window, including
+/// instances deleted since ([`MeteredInstance::deleted_at`]): report what they used until then.
 ///
 /// The reporter asks once per instance and hour; if it crashes between asking and recording,
 /// it asks again for the same window, so measuring must be repeatable (read counters kept per

@@ -130,7 +130,8 @@ pub enum CasError {
 ///    a later one. Loads are plain reads: they need no lock or write transaction.
 /// 5. **Durability** as the deployment needs: a save that returned `Ok` survives a restart for a
 ///    durable store. A failed save leaves the old record whole.
-/// 6. **Retention.** [`StateStore::purge_expired`] removes records whose
+/// 6. **Retention.** Tombstones are kept (loaded and listed) until
+///    [`StateStore::purge_expired`] removes them; it removes records whose
 ///    `lifecycle.retain_until` time has passed, and nothing else; it may run
 ///    concurrently with other calls and must honour the same compare-and-set rule (a record
 ///    rewritten after the purge read it is kept).
@@ -199,6 +200,10 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
 
     /// Instance records in id order, starting after `after`, at most `limit` of them: a scan
     /// for start-up recovery and for collectors (e.g. usage metering).
+    ///
+    /// Tombstones are listed too, until [`purge_expired`](Self::purge_expired) removes them:
+    /// usage metering finds instances deleted during an hour it has not collected yet through
+    /// them, so a store must not hide them.
     ///
     /// # Errors
     ///

@@ -1,8 +1,12 @@
-//! The hourly collector: measure every active instance once per hour and queue its record.
+//! The hourly collector: measure every instance active during an hour once and queue its
+//! record.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use osb_core::managed::{ClaimOutcome, InstanceRecord, Lease, OutboxEntry, Phase, Timestamp};
+use osb_core::managed::{
+    ClaimOutcome, InstanceRecord, Lease, OperationStatus, OutboxEntry, Phase, Timestamp,
+};
 
 use super::metrics::Counters;
 use super::{ReporterError, UsageReporter};
@@ -92,9 +96,12 @@ impl UsageReporter {
         Ok(report)
     }
 
-    /// Measures every active instance over `hour` (each once across replicas) and queues the
-    /// records. Returns how many records were queued, and whether the hour is finished for
-    /// every active instance.
+    /// Measures every instance active at some time during `hour` (each once across replicas)
+    /// and queues the records. Returns how many records were queued, and whether the hour is
+    /// finished for every such instance.
+    ///
+    /// The listing includes the bookkeeping's tombstones, so an instance deleted after `hour`
+    /// started is still measured for it (see [`metered`]).
     async fn collect_hour(&self, hour: Window) -> Result<(u64, bool), ReporterError> {
         let inner = &*self.inner;
         let mut after: Option<String> = None;
@@ -111,11 +118,8 @@ impl UsageReporter {
             after = Some(last.clone());
             let active: Vec<MeteredInstance> = page
                 .into_iter()
-                .filter(|(_, v)| self.is_active(&v.record))
-                .map(|(instance_id, v)| MeteredInstance {
-                    instance_id,
-                    plan_id: v.record.plan_id.clone(),
-                    record: v.record,
+                .filter_map(|(instance_id, v)| {
+                    metered(instance_id, v.record, hour, &inner.metered_plans)
                 })
                 .collect();
             if !active.is_empty() {
@@ -233,10 +237,55 @@ impl UsageReporter {
             self.inner.clock.now(),
         ))
     }
+}
 
-    fn is_active(&self, record: &InstanceRecord) -> bool {
-        record.lifecycle.phase == Phase::Ready
-            && record.enabled
-            && self.inner.metered_plans.contains(&record.plan_id)
+/// The instance to measure for `hour`, if it was active (created, enabled, on a metered plan)
+/// at some time during it.
+///
+/// - Ready: active, unless its create finished only after `hour` (a late collection).
+/// - Being deleted or deleted (a tombstone): active until its delete was requested, so measured
+///   when that was after `hour` started and the create had succeeded (a delete that halted a
+///   create leaves an instance that never ran).
+/// - Creating, create failed: never active.
+///
+/// A disabled instance counts as inactive: the record does not say since when it is disabled.
+/// An instance whose create is no longer in its operation history is old enough to count as
+/// created before `hour`.
+fn metered(
+    instance_id: String,
+    record: InstanceRecord,
+    hour: Window,
+    metered_plans: &BTreeSet<String>,
+) -> Option<MeteredInstance> {
+    let life = &record.lifecycle;
+    if !record.enabled || !metered_plans.contains(&record.plan_id) {
+        return None;
     }
+    let created_at = life
+        .operations
+        .iter()
+        .rev()
+        .find(|op| op.kind.creates() && op.status == OperationStatus::Succeeded)
+        .and_then(|op| op.finished_at);
+    if created_at.is_some_and(|at| at >= hour.end()) {
+        return None;
+    }
+    let deleted_at = match life.phase {
+        Phase::Ready => None,
+        Phase::Deleting | Phase::Deleted if life.created => {
+            // The delete is the latest operation of a record being deleted or deleted.
+            let requested = life.latest().filter(|op| op.kind.deletes())?.started_at;
+            if requested <= hour.start() {
+                return None;
+            }
+            Some(requested)
+        }
+        _ => return None,
+    };
+    Some(MeteredInstance {
+        instance_id,
+        plan_id: record.plan_id.clone(),
+        deleted_at,
+        record,
+    })
 }

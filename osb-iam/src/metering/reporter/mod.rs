@@ -46,11 +46,23 @@ pub enum ReporterConfigError {
 ///
 /// - **Collect** ([`collect_due`](Self::collect_due), hourly when [started](Self::start)): for
 ///   each finished UTC hour not yet collected, every instance the bookkeeping knows as active
-///   (created, enabled, on a metered plan) is measured by the provider's [`Meter`] and its
-///   record queued in the outbox. Each (instance, hour) is claimed in the shared store first, so
-///   with several replicas it is collected once. Hours missed during downtime are caught up
-///   while IBM's [deadline](super::submission_deadline) allows; hours past it are counted in
-///   [`Metrics::hours_missed`] and logged.
+///   at some time during the hour (created, enabled, on a metered plan) is measured by the
+///   provider's [`Meter`] and its record queued in the outbox. Each (instance, hour) is claimed
+///   in the shared store first, so with several replicas it is collected once. Hours missed
+///   during downtime are caught up while IBM's [deadline](super::submission_deadline) allows;
+///   hours past it are counted in [`Metrics::hours_missed`] and logged.
+/// - **Deleted instances** are billed for the hour they were deleted in: the collector finds
+///   them through the bookkeeping's tombstones and measures an instance whose deprovision was
+///   requested after the hour started (and whose create had succeeded), telling the meter when
+///   ([`MeteredInstance::deleted_at`](super::MeteredInstance::deleted_at)). An instance deleted
+///   before the hour, or created after it, is not measured for it. This needs the tombstone
+///   until the hour is collected: keep tombstones
+///   ([`Builder::tombstone_retention`](osb_core::managed::Builder::tombstone_retention), default
+///   24 h) longer than the longest reporter outage you want to survive; once a tombstone is
+///   purged, the last hour of its instance is lost. To cover every hour IBM still takes (up to
+///   the 2nd day of the following month), keep them 33 days.
+/// - **Disabled instances** (`bluemix_v1`) count as inactive, also for the hour they were
+///   disabled in: the bookkeeping does not record since when an instance is disabled.
 /// - **Deliver** ([`deliver`](Self::deliver), continuously when started): due outbox records go
 ///   to IBM in batches of 100. A record leaves the outbox only when IBM accepted it or already
 ///   had it (409); a refused record is kept with the reason ([`rejected`](Self::rejected)); a
