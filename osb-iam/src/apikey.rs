@@ -38,6 +38,31 @@ impl ApiKey {
     }
 }
 
+/// An empty string is no API key.
+#[derive(Debug, thiserror::Error)]
+#[error("the API key is empty")]
+pub struct EmptyApiKey;
+
+/// Parses a key from configuration, e.g. an environment variable; surrounding whitespace (a
+/// trailing newline from a secret file) is removed.
+///
+/// ```
+/// use osb_iam::apikey::ApiKey;
+///
+/// assert!("s3cr3t-api-key\n".parse::<ApiKey>().is_ok());
+/// assert!("  ".parse::<ApiKey>().is_err());
+/// ```
+impl std::str::FromStr for ApiKey {
+    type Err = EmptyApiKey;
+
+    fn from_str(key: &str) -> Result<Self, Self::Err> {
+        match key.trim() {
+            "" => Err(EmptyApiKey),
+            key => Ok(Self::new(key)),
+        }
+    }
+}
+
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ApiKey(<redacted>)")

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod metering;
 mod policy;
 mod rejection;
+pub mod setup;
 mod verifier;
 
 pub use auth::{IamAuth, IamAuthLayer, ResponseFuture};

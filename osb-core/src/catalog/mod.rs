@@ -5,7 +5,7 @@
 
 mod validate;
 
-pub use validate::{CatalogProblem, InvalidCatalog};
+pub use validate::{CatalogError, CatalogJsonError, CatalogProblem, InvalidCatalog};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -109,7 +109,63 @@ impl fmt::Display for InvalidCatalog {
 
 impl std::error::Error for InvalidCatalog {}
 
+/// Why [`Catalog::from_json`] refused a catalog document.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The document is not a catalog in the spec's JSON.
+    #[error(transparent)]
+    Json(#[from] CatalogJsonError),
+    /// The catalog breaks the spec's rules.
+    #[error(transparent)]
+    Invalid(#[from] InvalidCatalog),
+}
+
+/// A catalog document that is malformed JSON or not a catalog; its
+/// [`source`](std::error::Error::source) says what the parser expected.
+#[derive(Debug, thiserror::Error)]
+#[error("the catalog JSON is invalid at line {line}, column {column}", line = self.line(), column = self.column())]
+pub struct CatalogJsonError(#[source] serde_json::Error);
+
+impl CatalogJsonError {
+    /// The line (from 1) where the document went wrong.
+    pub fn line(&self) -> usize {
+        self.0.line()
+    }
+
+    /// The column (from 1) where the document went wrong.
+    pub fn column(&self) -> usize {
+        self.0.column()
+    }
+}
+
 impl Catalog {
+    /// Reads a catalog from its JSON (the body of `GET /v2/catalog`, e.g. a file included
+    /// with `include_str!`) and [validates](Self::validate) it.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError`]: the JSON is malformed or not a catalog, or the catalog is invalid.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_core::catalog::{Catalog, CatalogError};
+    ///
+    /// let json = r#"{"services": [{"id": "s", "name": "db", "description": "A db", "bindable": true,
+    ///     "plans": [{"id": "p", "name": "small", "description": "Small"}]}]}"#;
+    /// assert_eq!(Catalog::from_json(json)?.services.len(), 1);
+    /// assert!(matches!(Catalog::from_json(r#"{"services": [{"id": "s"}]}"#), Err(CatalogError::Json(_))));
+    /// let no_plans = r#"{"services": [{"id": "s", "name": "db", "description": "A db", "bindable": true, "plans": []}]}"#;
+    /// assert!(matches!(Catalog::from_json(no_plans), Err(CatalogError::Invalid(_))));
+    /// # Ok::<(), CatalogError>(())
+    /// ```
+    pub fn from_json(json: &str) -> Result<Self, CatalogError> {
+        let catalog: Self = serde_json::from_str(json).map_err(CatalogJsonError)?;
+        catalog.validate()?;
+        Ok(catalog)
+    }
+
     /// Checks the catalog against the spec and returns every problem at once.
     ///
     /// # Errors

@@ -3,6 +3,13 @@
 use http::Uri;
 use percent_encoding::percent_decode_str;
 
+/// What stays unencoded in a path segment: RFC 3986's unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Longest instance id accepted (IBM CRNs are well under 300 bytes).
 pub(super) const MAX_INSTANCE_ID: usize = 1024;
 
@@ -76,6 +83,26 @@ impl DashboardPath {
         Self {
             prefix: prefix.into(),
         }
+    }
+
+    /// The dashboard URL of `instance_id` under `origin` (`https://host`, no trailing `/`):
+    /// the prefix and the URL-encoded id, the broker's `dashboard_url` this guard understands.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::dashboard::{DashboardPath, ExtractInstance};
+    ///
+    /// let crn = "crn:v1:bluemix:public:svc:us-south:a/0123:42::";
+    /// let url = DashboardPath::ibm().url("https://db.example.com", crn);
+    /// assert_eq!(url, "https://db.example.com/dashboard/crn%3Av1%3Abluemix%3Apublic%3Asvc%3Aus-south%3Aa%2F0123%3A42%3A%3A");
+    /// let path: http::Uri = url.trim_start_matches("https://db.example.com").parse()?;
+    /// assert_eq!(DashboardPath::ibm().extract_instance(&path).as_deref(), Some(crn));
+    /// # Ok::<(), http::uri::InvalidUri>(())
+    /// ```
+    pub fn url(&self, origin: &str, instance_id: &str) -> String {
+        let id = percent_encoding::utf8_percent_encode(instance_id, SEGMENT);
+        format!("{origin}{}{id}", self.prefix)
     }
 }
 

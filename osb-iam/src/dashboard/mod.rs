@@ -95,7 +95,7 @@ pub use guard::Guard;
 pub use instance::{DashboardPath, ExtractInstance};
 pub use layer::GuardLayer;
 pub use rejection::Rejection;
-pub use session::{SessionKey, ShortKey};
+pub use session::{InvalidSessionKey, SessionKey, ShortKey};
 pub use user::DashboardUser;
 
 use crate::Verifier;

@@ -45,6 +45,18 @@ pub struct ShortKey {
     len: usize,
 }
 
+/// Why [`SessionKey::from_base64`] refused a key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidSessionKey {
+    /// The text is not base64.
+    #[error("a session key must be base64")]
+    NotBase64,
+    /// Too few bytes.
+    #[error(transparent)]
+    Short(#[from] ShortKey),
+}
+
 impl SessionKey {
     /// A key from secret bytes: 64 or more are used as they are (the first 64), 32 to 63 are
     /// expanded with HKDF-SHA256.
@@ -60,6 +72,36 @@ impl SessionKey {
             len if len >= 32 => Ok(Self(cookie::Key::derive_from(bytes))),
             len => Err(ShortKey { len }),
         }
+    }
+
+    /// A key from the base64 (standard or URL-safe alphabet, padded or not) of secret bytes, as
+    /// kept in an environment variable or a secret store; see [`from_bytes`](Self::from_bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSessionKey`] when the text is not base64 or decodes to fewer than 32 bytes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::dashboard::SessionKey;
+    ///
+    /// // `openssl rand -base64 48`
+    /// let key = SessionKey::from_base64("q0tgpvH1uMuJy2C5Yb0Nqf0a+FqC7yv8hJt0Q7b1o6h3mLe2vxj0tUaiTjz3ZbCl")?;
+    /// assert!(SessionKey::from_base64("dG9vIHNob3J0").is_err()); // "too short"
+    /// assert!(SessionKey::from_base64("not base64!").is_err());
+    /// # let _ = key;
+    /// # Ok::<(), osb_iam::dashboard::InvalidSessionKey>(())
+    /// ```
+    pub fn from_base64(text: &str) -> Result<Self, InvalidSessionKey> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        let text = text.trim().trim_end_matches('=');
+        let bytes = STANDARD_NO_PAD
+            .decode(text)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+            .map_err(|_| InvalidSessionKey::NotBase64)?;
+        Ok(Self::from_bytes(&bytes)?)
     }
 
     /// A fresh random key (from the operating system); `None` if no randomness is available.

@@ -165,6 +165,23 @@ impl<L: ServiceLogic, S: StateStore> Managed<L, S> {
             .map_err(internal)
     }
 
+    /// What a broker calls once at start-up: settles the operations an earlier run left
+    /// ([`Managed::recover`], the count logged at `info`), then starts the
+    /// [maintenance](Managed::spawn_maintenance) every `period`. Returns how many operations
+    /// were settled.
+    ///
+    /// # Errors
+    ///
+    /// A 500 [`BrokerError`] when the store fails; nothing is started then.
+    pub async fn start(&self, period: Duration) -> Result<usize, BrokerError> {
+        let settled = self.recover().await?;
+        if settled > 0 {
+            tracing::info!(settled, "settled operations of an earlier run");
+        }
+        self.spawn_maintenance(period);
+        Ok(settled)
+    }
+
     /// Runs [`Managed::recover`] and [`Managed::purge_tombstones`] every `period` in a task
     /// owned by this adapter, until [`Managed::shutdown`] or drop. A zero `period` counts as
     /// one millisecond.
