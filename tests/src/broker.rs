@@ -28,12 +28,20 @@ pub fn test_config() -> Config {
 }
 
 /// A server running on `127.0.0.1:<ephemeral>` until [`RunningBroker::stop`] (or drop).
-#[derive(Debug)]
 pub struct RunningBroker {
     url: String,
     config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), Error>>,
+}
+
+// Not the config: it holds the password.
+impl std::fmt::Debug for RunningBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningBroker")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunningBroker {

@@ -13,12 +13,13 @@ async fn dashboard_broker(iam: &FakeIam) -> RunningBroker {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut config = test_config();
-    config.iam_url = iam.url().to_owned();
-    config.iam_issuer = None;
-    config.iam_api_key = Some(API_KEY.to_owned());
-    config.dashboard_client_id = Some(CLIENT_ID.to_owned());
-    config.dashboard_client_secret = Some(CLIENT_SECRET.to_owned());
-    config.dashboard_redirect_url = Some(format!("http://127.0.0.1:{port}/auth/callback"));
+    config.ibm.iam_url = iam.url().to_owned();
+    config.ibm.iam_issuer = None;
+    config.ibm.iam_api_key = Some(API_KEY.parse().unwrap());
+    config.ibm.service_name = Some("minimal-db".to_owned());
+    config.ibm.dashboard_client_id = Some(CLIENT_ID.to_owned());
+    config.ibm.dashboard_client_secret = Some(CLIENT_SECRET.to_owned());
+    config.ibm.dashboard_redirect_url = Some(format!("http://127.0.0.1:{port}/auth/callback"));
     RunningBroker::start_on(listener, config).await
 }
 

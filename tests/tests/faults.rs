@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use minimal_broker::Databases;
+use minimal_broker::logic::Databases;
 use minimal_broker::logic::SMALL_PLAN_ID;
 use osb_core::catalog::Catalog;
 use osb_core::managed::{

@@ -10,8 +10,8 @@ use serde_json::json;
 
 async fn iam_broker(jwks: &JwksServer) -> RunningBroker {
     let mut config = test_config();
-    config.iam_jwks_url = Some(jwks.url().to_owned());
-    config.iam_identities = vec![broker_iam_id()];
+    config.ibm.iam_jwks_url = Some(jwks.url().to_owned());
+    config.ibm.iam_identities = vec![broker_iam_id()];
     RunningBroker::start(config).await
 }
 

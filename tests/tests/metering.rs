@@ -11,10 +11,10 @@ use osb_e2e_tests::{RunningBroker, test_config};
 async fn metered_plan_is_provisioned_and_bound_with_the_usage_reporter_running() {
     let iam = FakeIam::start().await;
     let mut config = test_config();
-    config.iam_url = iam.url().to_owned();
-    config.iam_api_key = Some(API_KEY.to_owned());
+    config.ibm.iam_url = iam.url().to_owned();
+    config.ibm.iam_api_key = Some(API_KEY.parse().unwrap());
     // Nothing is due within the test (windows close on the hour), so nothing is sent here.
-    config.metering_url = Some("http://127.0.0.1:9".to_owned());
+    config.ibm.metering_url = Some("http://127.0.0.1:9".to_owned());
     let broker = RunningBroker::start(config).await;
     let platform = broker.platform();
 
@@ -44,8 +44,8 @@ async fn metered_plan_is_provisioned_and_bound_with_the_usage_reporter_running()
 #[tokio::test]
 async fn metering_url_over_plain_http_off_loopback_is_refused_at_start() {
     let mut config = test_config();
-    config.iam_api_key = Some(API_KEY.to_owned());
-    config.metering_url = Some("http://billing.example.com".to_owned());
+    config.ibm.iam_api_key = Some(API_KEY.parse().unwrap());
+    config.ibm.metering_url = Some("http://billing.example.com".to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let result = minimal_broker::serve(listener, config, async {}).await;
     assert!(result.is_err());

@@ -15,5 +15,4 @@ pub mod logic;
 pub mod server;
 
 pub use config::Config;
-pub use logic::Databases;
 pub use server::{Error, app, serve};

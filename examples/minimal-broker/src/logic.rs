@@ -1,21 +1,15 @@
 //! The business logic: a pretend database service. This is the only part a real broker
 //! replaces; state, HTTP, the spec's rules and auth come from the osb-rs crates.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
 
 use async_trait::async_trait;
-use osb_core::catalog::Catalog;
-use osb_core::managed::{
-    Clock, DeprovisionError, Execution, InstanceRecord, LogicError, OperationKind, ServiceLogic,
-    SystemClock, UpdateError,
-};
-use osb_core::{
-    BindRequest, Binding, ProvisionRequest, ProvisionedInstance, UpdateRequest, UpdatedInstance,
-};
-use osb_iam::metering::Window;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use osb_core::managed::{Clock, Execution, InstanceRecord, LogicError, OperationKind};
+use osb_core::managed::{DeprovisionError, ServiceLogic, SystemClock, UpdateError};
+use osb_core::{BindRequest, Binding, ProvisionRequest, ProvisionedInstance, catalog::Catalog};
+use osb_core::{UpdateRequest, UpdatedInstance};
+use osb_iam::dashboard::DashboardPath;
+use osb_iam::metering::{Measure, MeteredInstance, Window};
 use serde_json::json;
 
 use crate::Error;
@@ -33,20 +27,6 @@ pub const API_CALLS: &str = "API_CALL";
 /// Where instance dashboards live.
 pub const DASHBOARD_HOST: &str = "minimal-broker.example.com";
 
-/// What stays unencoded in a URL path segment: RFC 3986's unreserved characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// The catalog, from `catalog.json` in the spec's JSON.
-pub fn catalog() -> Result<Catalog, Error> {
-    let catalog: Catalog = serde_json::from_str(include_str!("../catalog.json"))?;
-    catalog.validate()?;
-    Ok(catalog)
-}
-
 /// The pretend database service.
 #[derive(Debug)]
 pub struct Databases {
@@ -63,28 +43,29 @@ impl Databases {
     ///
     /// When the catalog is invalid.
     pub fn new(provision_time: Duration) -> Result<Self, Error> {
-        let catalog = Arc::new(catalog()?);
-        Ok(Self {
-            catalog,
-            provision_time,
-            calls: Mutex::default(),
-        })
+        // The catalog, in the spec's JSON.
+        let catalog = Arc::new(Catalog::from_json(include_str!("../catalog.json"))?);
+        Ok(Self { catalog, provision_time, calls: Mutex::default() })
     }
 
     /// Counts one API call of `instance_id` in the current hour.
     pub fn count_call(&self, instance_id: &str) {
         let hour = Window::hour_containing(SystemClock.now());
-        let key = (instance_id.to_owned(), hour);
         if let Ok(mut calls) = self.calls.lock() {
-            *calls.entry(key).or_default() += 1;
+            *calls.entry((instance_id.to_owned(), hour)).or_default() += 1;
         }
     }
 
     /// The API calls of `instance_id` in `hour`.
     pub fn calls(&self, instance_id: &str, hour: Window) -> u64 {
         let calls = self.calls.lock().ok();
-        let count = calls.and_then(|calls| calls.get(&(instance_id.to_owned(), hour)).copied());
-        count.unwrap_or(0)
+        calls.and_then(|calls| calls.get(&(instance_id.to_owned(), hour)).copied()).unwrap_or(0)
+    }
+
+    /// The metered plan's usage of `instance` in `hour`, for IBM's metering (the reporter asks
+    /// once per instance and finished hour).
+    pub fn usage(&self, instance: &MeteredInstance, hour: Window) -> Vec<Measure> {
+        vec![Measure::new(API_CALLS, self.calls(&instance.instance_id, hour))]
     }
 }
 
@@ -117,8 +98,7 @@ impl ServiceLogic for Databases {
 
     // IBM Cloud style: the instance id (a CRN) URL-encoded in the path.
     fn dashboard_url(&self, instance_id: &str, _: &ProvisionRequest) -> Option<String> {
-        let id = utf8_percent_encode(instance_id, SEGMENT);
-        Some(format!("https://{DASHBOARD_HOST}/dashboard/{id}"))
+        Some(DashboardPath::ibm().url(&format!("https://{DASHBOARD_HOST}"), instance_id))
     }
 
     async fn create_instance(&self, _: &str, request: &ProvisionRequest) -> Provisioned {
@@ -136,17 +116,14 @@ impl ServiceLogic for Databases {
         Ok(())
     }
 
-    async fn create_binding(&self, instance: &str, _: &str, _: &BindRequest) -> Bound {
-        self.count_call(instance);
+    async fn create_binding(&self, id: &str, _: &str, _: &BindRequest) -> Bound {
+        self.count_call(id);
         // UUID v4: 122 bits from the operating system's random source.
         let secret = || uuid::Uuid::new_v4().simple().to_string();
         let (username, password) = (format!("u{}", &secret()[..12]), secret());
-        let database = utf8_percent_encode(instance, SEGMENT);
-        let uri = format!("postgres://{username}:{password}@db.{DASHBOARD_HOST}:5432/{database}");
+        let uri = format!("postgres://{username}:{password}@db.{DASHBOARD_HOST}:5432/minimal");
         let credentials = json!({"uri": uri, "username": username, "password": password});
-        Ok(Binding::with_credentials(
-            credentials.as_object().cloned().unwrap_or_default(),
-        ))
+        Ok(Binding::with_credentials(credentials.as_object().cloned().unwrap_or_default()))
     }
 }
 
@@ -164,34 +141,25 @@ mod tests {
         let hour = Window::hour_containing(SystemClock.now());
         // The hour may just have turned between counting and reading: then all are in the last.
         let counted = |id| logic.calls(id, hour) + logic.calls(id, hour.previous());
-        assert_eq!(
-            (counted("db-1"), counted("db-2"), counted("db-3")),
-            (2, 1, 0)
-        );
+        assert_eq!((counted("db-1"), counted("db-2"), counted("db-3")), (2, 1, 0));
     }
 
     #[test]
     fn catalog_json_carries_the_ids_of_the_constants() {
-        let catalog = serde_json::to_value(catalog().unwrap()).unwrap();
+        let catalog =
+            serde_json::to_value(&*Databases::new(Duration::ZERO).unwrap().catalog()).unwrap();
         let service = &catalog["services"][0];
         assert_eq!(service["id"], SERVICE_ID);
-        let ids: Vec<_> = service["plans"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| &p["id"])
-            .collect();
+        let ids: Vec<_> = service["plans"].as_array().unwrap().iter().map(|p| &p["id"]).collect();
         assert_eq!(ids, [SMALL_PLAN_ID, LARGE_PLAN_ID, METERED_PLAN_ID]);
     }
 
     #[test]
     fn catalog_has_a_metered_plan_priced_per_api_call() {
-        let catalog = serde_json::to_value(catalog().unwrap()).unwrap();
+        let catalog =
+            serde_json::to_value(&*Databases::new(Duration::ZERO).unwrap().catalog()).unwrap();
         let plans = catalog["services"][0]["plans"].as_array().unwrap();
-        let metered = plans
-            .iter()
-            .find(|plan| plan["id"] == METERED_PLAN_ID)
-            .unwrap();
+        let metered = plans.iter().find(|plan| plan["id"] == METERED_PLAN_ID).unwrap();
         assert_eq!(metered["metadata"]["costs"][0]["unit"], API_CALLS);
     }
 }

@@ -8,10 +8,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_minimal-broker");
 
 #[test]
 fn help_documents_every_environment_variable() {
-    let output = Command::new(BINARY)
-        .arg("--help")
-        .output()
-        .expect("run the broker");
+    let output = Command::new(BINARY).arg("--help").output().expect("run the broker");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     for var in [
