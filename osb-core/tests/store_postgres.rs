@@ -19,7 +19,10 @@ use osb_core::managed::{
     CasError, InstanceRecord, Lease, OperationKind, OperationRecord, PostgresStore, StateStore,
     StoreError, Timestamp,
 };
-use store_support::{fresh_schema, postgres_url};
+use store_support::{
+    INSTANCE_BEFORE_ENABLED_CHANGED_AT, assert_loaded_before_enabled_changed_at, fresh_schema,
+    postgres_url,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -309,4 +312,51 @@ async fn postgres_store_fails_during_an_outage_and_works_again_without_restart()
         .save_instance("i-1", Some(v1), &record("large"))
         .await
         .expect("writes work again");
+}
+
+#[tokio::test]
+async fn postgres_row_written_before_enabled_changed_at_existed_loads_and_updates() {
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema();
+    let store = PostgresStore::builder(&url)
+        .schema(schema.clone())
+        .connect()
+        .await
+        .expect("connect");
+    let version = store
+        .save_instance("i-old", None, &record("small"))
+        .await
+        .expect("create");
+    // The row as an older broker left it: same key and version, the record without the field.
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {schema}.osb_instances SET record = $1 WHERE instance_id = 'i-old'"
+    )))
+    .bind(INSTANCE_BEFORE_ENABLED_CHANGED_AT)
+    .execute(&pool)
+    .await
+    .expect("write the old row");
+    pool.close().await;
+
+    let loaded = store
+        .load_instance("i-old")
+        .await
+        .expect("an old row loads")
+        .expect("kept");
+    assert_eq!(loaded.version, version);
+    assert_loaded_before_enabled_changed_at(&loaded.record);
+    let mut enabled = loaded.record;
+    enabled.enabled = true;
+    enabled.enabled_changed_at = Some(Timestamp::from_unix_millis(3_000));
+    store
+        .save_instance("i-old", Some(version), &enabled)
+        .await
+        .expect("an old row is updated at its version");
+    let reloaded = store
+        .load_instance("i-old")
+        .await
+        .expect("load")
+        .expect("kept");
+    assert_eq!(reloaded.record, enabled);
+    store.close().await;
 }

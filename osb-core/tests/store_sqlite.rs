@@ -15,7 +15,9 @@ use osb_core::managed::{
     Timestamp,
 };
 use sqlx::Connection;
-use store_support::sqlite_path;
+use store_support::{
+    INSTANCE_BEFORE_ENABLED_CHANGED_AT, assert_loaded_before_enabled_changed_at, sqlite_path,
+};
 
 fn record(plan: &str) -> InstanceRecord {
     let now = Timestamp::from_unix_millis(1_000);
@@ -213,4 +215,45 @@ async fn sqlite_open_of_a_file_that_is_not_a_database_fails() {
     .expect("write");
     let error = SqliteStore::open(&path).await.expect_err("not a database");
     assert!(error.to_string().contains("SQLite"), "{error}");
+}
+
+#[tokio::test]
+async fn sqlite_row_written_before_enabled_changed_at_existed_loads_and_updates() {
+    let path = sqlite_path();
+    let store = SqliteStore::open(&path).await.expect("open");
+    let version = store
+        .save_instance("i-old", None, &record("small"))
+        .await
+        .expect("create");
+    // The row as an older broker left it: same key and version, the record without the field.
+    let mut older = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("connect");
+    sqlx::query("UPDATE osb_instances SET record = ?1 WHERE instance_id = 'i-old'")
+        .bind(INSTANCE_BEFORE_ENABLED_CHANGED_AT)
+        .execute(&mut older)
+        .await
+        .expect("write the old row");
+    older.close().await.expect("close");
+
+    let loaded = store
+        .load_instance("i-old")
+        .await
+        .expect("an old row loads")
+        .expect("kept");
+    assert_eq!(loaded.version, version);
+    assert_loaded_before_enabled_changed_at(&loaded.record);
+    let mut enabled = loaded.record;
+    enabled.enabled = true;
+    enabled.enabled_changed_at = Some(Timestamp::from_unix_millis(3_000));
+    store
+        .save_instance("i-old", Some(version), &enabled)
+        .await
+        .expect("an old row is updated at its version");
+    let reloaded = store
+        .load_instance("i-old")
+        .await
+        .expect("load")
+        .expect("kept");
+    assert_eq!(reloaded.record, enabled);
 }

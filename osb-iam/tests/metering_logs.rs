@@ -1,5 +1,6 @@
 //! Neither the API key nor a token reaches a log line, whatever happens: token refresh on 401,
-//! retries, an outage, rejected records.
+//! retries, an outage, rejected records. A tombstone retention too short to survive a reporter
+//! outage of a day is logged, once.
 #![cfg(feature = "metering")]
 #![allow(clippy::unwrap_used)]
 
@@ -8,10 +9,11 @@ mod metering_support;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
+use metering_support::broker::{Asked, MINUTE, deleting_instance};
 use metering_support::{
     API_KEY, FakeMetering, Fault, HOUR, MARCH_10, PLAN, Rule, TestClock, crn, provision,
 };
-use osb_core::managed::MemoryStore;
+use osb_core::managed::{MemoryStore, Phase, StateStore, Timestamp};
 use osb_iam::metering::{Measure, MeterError, MeteredInstance, UsageReporter, Window};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -91,4 +93,53 @@ async fn no_api_key_or_token_in_any_log_event() {
         !logged.contains("Bearer"),
         "an Authorization header was logged: {logged}"
     );
+}
+
+/// Collects two hours over tombstones kept `retention_hours` after their delete, returning the
+/// log.
+async fn collect_over_tombstones_kept(retention_hours: i64) -> String {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let fake = FakeMetering::start().await;
+    let store = Arc::new(MemoryStore::new());
+    let h = MARCH_10 + HOUR;
+    for (n, deleted_at) in [(1, h + 10 * MINUTE), (2, h + HOUR + 10 * MINUTE)] {
+        let mut tombstone = deleting_instance(MARCH_10, deleted_at, Phase::Deleted);
+        tombstone.lifecycle.retain_until = Some(Timestamp::from_unix_millis(
+            deleted_at + retention_hours * HOUR,
+        ));
+        store
+            .save_instance(&crn(n), None, &tombstone)
+            .await
+            .unwrap();
+    }
+    let clock = TestClock::at(h + HOUR + 2 * MINUTE);
+    let reporter =
+        UsageReporter::builder(fake.client(clock.clone()), store, Asked::default().meter())
+            .metered_plan(PLAN)
+            .build()
+            .unwrap();
+    assert_eq!(reporter.collect_due().await.unwrap().records_enqueued, 2);
+    clock.set(h + 2 * HOUR + 2 * MINUTE);
+    assert_eq!(reporter.collect_due().await.unwrap().records_enqueued, 1);
+    capture.0.lock().unwrap().clone()
+}
+
+const SHORT_RETENTION: &str = "tombstones are kept for less than a day";
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_tombstone_retention_under_a_day_is_logged_once() {
+    let logged = collect_over_tombstones_kept(1).await;
+    assert_eq!(logged.matches(SHORT_RETENTION).count(), 1, "{logged}");
+    assert!(logged.contains("retention_secs=3600"), "{logged}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_tombstone_retention_of_a_day_is_not_logged() {
+    let logged = collect_over_tombstones_kept(24).await;
+    assert!(
+        logged.contains("usage collection ran"),
+        "the test saw no events: {logged}"
+    );
+    assert!(!logged.contains(SHORT_RETENTION), "{logged}");
 }

@@ -644,8 +644,8 @@ pub async fn tombstones_are_listed_until_purged<S: StateStore>(store: S) {
     );
 }
 
-/// An instance goes through every phase (async create, update failed with flags, disable,
-/// delete halting nothing, tombstone) and each saved state loads back unchanged.
+/// An instance goes through every phase (async create, update failed with flags, disable with
+/// its time, delete halting nothing, tombstone) and each saved state loads back unchanged.
 pub async fn every_instance_transition_round_trips<S: StateStore>(store: S) {
     let instance_id = id("life");
     let mut record = new_instance("replica-a", T0);
@@ -717,6 +717,7 @@ pub async fn every_instance_transition_round_trips<S: StateStore>(store: S) {
     record.pending_update = None;
     record.enabled = false;
     record.state_reason = Some("billing".to_owned());
+    record.enabled_changed_at = Some(at(5_500));
     version = save_and_check(&store, &instance_id, version, &record).await;
 
     // The deprovision leaves a tombstone with a retention time.

@@ -253,6 +253,12 @@
 //! resources stay as tombstones for [`Builder::tombstone_retention`] (default 24 h) and are
 //! removed by [`Managed::purge_tombstones`].
 //!
+//! Collectors read the records too: usage metering (osb-iam) bills an instance for the hour
+//! it was deleted in through its tombstone, so tombstones must outlive that hour's collection
+//! (keep the retention longer than the longest reporter outage you want to survive), and the
+//! hour it was disabled in through the time the enabled flag last changed
+//! ([`InstanceRecord::enabled_changed_at`]).
+//!
 //! # Feature flags
 //!
 //! [`Managed`] needs the `tokio` feature (on by default) for its background tasks and lease

@@ -372,6 +372,13 @@ pub struct InstanceRecord {
     /// The `reason_code` of the latest enable / disable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
+    /// When [`enabled`](Self::enabled) last changed: the instance has been enabled (or
+    /// disabled) since then. `None` while it never changed, and in records stored before this
+    /// field existed (they still load); a disabled instance without it has been disabled since
+    /// an unknown time. Usage metering reads it to bill the part of an hour an instance was
+    /// enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_changed_at: Option<Timestamp>,
     /// The running update's request (kept so a re-sent PATCH is recognised, and for resuming).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_update: Option<UpdateRequest>,
@@ -394,6 +401,7 @@ impl InstanceRecord {
             metadata: None,
             enabled: true,
             state_reason: None,
+            enabled_changed_at: None,
             pending_update: None,
             binding_operations: BTreeMap::new(),
             request,
@@ -424,6 +432,7 @@ impl fmt::Debug for InstanceRecord {
             .field("metadata", &self.metadata)
             .field("enabled", &self.enabled)
             .field("state_reason", &self.state_reason)
+            .field("enabled_changed_at", &self.enabled_changed_at)
             .field("pending_update", &self.pending_update)
             .field("binding_operations", &self.binding_operations)
             .finish()
@@ -575,6 +584,34 @@ mod tests {
         assert_eq!(
             (failed.instance_usable, failed.update_repeatable),
             (None, None)
+        );
+    }
+
+    #[test]
+    fn instance_record_without_enabled_changed_at_loads() {
+        // As stored before the field existed: a disabled instance, no change time.
+        let stored = r#"{"lifecycle":{"phase":"ready","created":true,"operations":[]},
+            "request":{"service_id":"svc","plan_id":"plan"},"plan_id":"plan",
+            "enabled":false,"state_reason":"IBMCLOUD_ACCT_SUSPEND"}"#;
+        let record: InstanceRecord = serde_json::from_str(stored).unwrap();
+        assert!(!record.enabled);
+        assert_eq!(record.enabled_changed_at, None);
+        let written = serde_json::to_value(&record).unwrap();
+        assert!(written.get("enabled_changed_at").is_none());
+    }
+
+    #[test]
+    fn instance_record_keeps_enabled_changed_at() {
+        let mut record = InstanceRecord::new(
+            ProvisionRequest::new("svc", "plan"),
+            op(OperationKind::Provision),
+        );
+        record.enabled_changed_at = Some(Timestamp::from_unix_millis(42));
+        let text = serde_json::to_string(&record).unwrap();
+        let loaded: InstanceRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            loaded.enabled_changed_at,
+            Some(Timestamp::from_unix_millis(42))
         );
     }
 

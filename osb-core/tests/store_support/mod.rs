@@ -49,3 +49,20 @@ pub async fn postgres_store() -> Option<osb_core::managed::PostgresStore> {
         .expect("connect to OSB_TEST_POSTGRES_URL (is the database up?)");
     Some(store)
 }
+
+/// An instance record as a broker wrote it before `InstanceRecord::enabled_changed_at` existed:
+/// disabled, with no time of the change. Stored rows like it must still load.
+pub const INSTANCE_BEFORE_ENABLED_CHANGED_AT: &str = r#"{"lifecycle":{"phase":"ready","created":true,"operations":[{"token":"op-1","kind":"provision","asynchronous":false,"status":"succeeded","started_at":1000,"finished_at":2000}]},"request":{"service_id":"svc","plan_id":"small"},"plan_id":"small","enabled":false,"state_reason":"IBMCLOUD_ACCT_SUSPEND"}"#;
+
+/// Checks that `loaded` is [`INSTANCE_BEFORE_ENABLED_CHANGED_AT`], read with no change time.
+pub fn assert_loaded_before_enabled_changed_at(loaded: &osb_core::managed::InstanceRecord) {
+    assert!(!loaded.enabled, "the stored flag is kept");
+    assert_eq!(
+        loaded.state_reason.as_deref(),
+        Some("IBMCLOUD_ACCT_SUSPEND")
+    );
+    assert_eq!(
+        loaded.enabled_changed_at, None,
+        "an old row has no change time"
+    );
+}

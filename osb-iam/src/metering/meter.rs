@@ -15,7 +15,10 @@ use super::window::Window;
 /// It may have been deleted since, or be being deleted: its usage up to the deletion is still
 /// billable for that window. Then [`deleted_at`](Self::deleted_at) says when the deletion was
 /// requested, and [`record`](Self::record) is the bookkeeping's tombstone (or the record of the
-/// running delete).
+/// running delete). Likewise it may have been disabled (IBM Cloud `bluemix_v1`) since the
+/// window started: [`disabled_at`](Self::disabled_at) says when. An instance enabled again
+/// during the window counts as disabled before that
+/// ([`record.enabled_changed_at`](InstanceRecord::enabled_changed_at)).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MeteredInstance {
@@ -26,6 +29,9 @@ pub struct MeteredInstance {
     /// When its deprovision was requested, if it was deleted or is being deleted; usage after
     /// this time is not billable. `None` for an instance that is not being deleted.
     pub deleted_at: Option<Timestamp>,
+    /// When it was disabled, if it is disabled now; usage after this time is not billable.
+    /// `None` for an enabled instance.
+    pub disabled_at: Option<Timestamp>,
     /// The bookkeeping's record of it (context, parameters, …).
     pub record: InstanceRecord,
 }
@@ -51,7 +57,8 @@ impl MeterError {
 /// are meters too.
 ///
 /// The reporter asks for every instance active at some time during the window, including
-/// instances deleted since ([`MeteredInstance::deleted_at`]): report what they used until then.
+/// instances deleted or disabled since ([`MeteredInstance::deleted_at`],
+/// [`MeteredInstance::disabled_at`]): report what they used until then.
 ///
 /// The reporter asks once per instance and hour; if it crashes between asking and recording,
 /// it asks again for the same window, so measuring must be repeatable (read counters kept per

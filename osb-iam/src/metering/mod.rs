@@ -1,6 +1,6 @@
 //! Usage metering for IBM Cloud's integrated billing: typed usage records, the metering API
-//! client, and a reporter that measures every instance active during an hour (deleted ones
-//! included) and delivers each record exactly once through a durable outbox.
+//! client, and a reporter that measures every instance active during an hour (those deleted or
+//! disabled since included) and delivers each record exactly once through a durable outbox.
 //!
 //! A service sold with integrated billing is paid for what its instances use: the provider
 //! must submit usage for every active instance of a metered plan every hour, and IBM never

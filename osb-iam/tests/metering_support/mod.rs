@@ -1,5 +1,5 @@
 //! A fake IBM metering API (and IAM token endpoint) on loopback, a settable clock, and store
-//! helpers, shared by the `metering_*` tests.
+//! helpers, shared by the `metering_*` tests; [`broker`] adds a real broker and every store.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -21,6 +21,8 @@ use osb_iam::apikey::{ApiKey, ApiKeyClient};
 use osb_iam::metering::{MeteringClient, RetryPolicy};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+
+pub mod broker;
 
 pub const API_KEY: &str = "metering-test-api-key-never-logged";
 pub const RESOURCE_ID: &str = "my-service-id";

@@ -55,7 +55,16 @@ impl<L: ServiceLogic, S: StateStore> Builder<L, S> {
         self
     }
 
-    /// How long tombstones of deleted resources answer polls. Default: 24 hours.
+    /// How long tombstones of deleted resources answer polls (and stay listed), before
+    /// [`Managed::purge_tombstones`] removes them.
+    ///
+    /// Usage metering (osb-iam's `UsageReporter`) needs an instance's tombstone until the hour
+    /// it was deleted in is collected: it bills that last hour through the tombstone. Keep
+    /// tombstones longer than the longest reporter outage you want to survive; a purged
+    /// tombstone loses its instance's last hour. IBM takes a month's usage until the 2nd day of
+    /// the following month, so 33 days cover every hour IBM still accepts.
+    ///
+    /// Default: 24 hours.
     pub fn tombstone_retention(mut self, retention: Duration) -> Self {
         self.settings.tombstone_retention = retention;
         self

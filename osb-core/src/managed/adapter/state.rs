@@ -53,10 +53,16 @@ impl<L: ServiceLogic, S: StateStore> InstanceStateBroker for Managed<L, S> {
             };
             hook.map_err(BrokerError::from)?;
         }
+        let now = engine.core.now();
         let changed = engine
             .modify_instance(instance_id, |r| {
                 if r.lifecycle.is_deleted() {
                     return false;
+                }
+                // Usage metering bills the part of an hour before a disable (or after an
+                // enable) by this time; a repeated PUT of the same state is no change.
+                if r.enabled != update.enabled {
+                    r.enabled_changed_at = Some(now);
                 }
                 r.enabled = update.enabled;
                 r.state_reason.clone_from(&update.reason_code);

@@ -2,6 +2,7 @@
 //! record.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use osb_core::managed::{
@@ -18,6 +19,9 @@ use crate::metering::window::Window;
 const PAGE: usize = 100;
 /// How long claims outlive an hour's deadline (after it nobody collects the hour again).
 const CLAIM_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Tombstones kept for less than this lose their instance's last hour when the reporter is
+/// down for that long (a day: an outage noticed and fixed the next morning): warn.
+const SHORT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// What one [`UsageReporter::collect_due`] call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,6 +123,7 @@ impl UsageReporter {
             let active: Vec<MeteredInstance> = page
                 .into_iter()
                 .filter_map(|(instance_id, v)| {
+                    self.warn_if_short_retention(&v.record);
                     metered(instance_id, v.record, hour, &inner.metered_plans)
                 })
                 .collect();
@@ -216,6 +221,29 @@ impl UsageReporter {
         Ok((added, complete))
     }
 
+    /// Logs once per reporter when a tombstone shows that the broker keeps tombstones for less
+    /// than [`SHORT_TOMBSTONE_RETENTION`]: the reporter reads the retention in effect from the
+    /// tombstones themselves, the broker's settings being out of its reach.
+    fn warn_if_short_retention(&self, record: &InstanceRecord) {
+        let Some(retention) = tombstone_retention(record) else {
+            return;
+        };
+        if retention < SHORT_TOMBSTONE_RETENTION
+            && !self
+                .inner
+                .short_retention_warned
+                .swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                retention_secs = retention.as_secs(),
+                minimum_secs = SHORT_TOMBSTONE_RETENTION.as_secs(),
+                "tombstones are kept for less than a day: if the usage reporter is down longer \
+                 than that, instances deleted meanwhile are not billed for their last hour \
+                 (raise the broker's tombstone_retention)"
+            );
+        }
+    }
+
     fn record(
         &self,
         instance: &MeteredInstance,
@@ -239,16 +267,30 @@ impl UsageReporter {
     }
 }
 
+/// How long the bookkeeping keeps this tombstone: from its delete's end, when the adapter set
+/// `retain_until` to that time plus its retention.
+fn tombstone_retention(record: &InstanceRecord) -> Option<Duration> {
+    let life = &record.lifecycle;
+    if !life.is_deleted() {
+        return None;
+    }
+    let deleted = life.latest().filter(|op| op.kind.deletes())?.finished_at?;
+    Some(life.retain_until?.duration_since(deleted))
+}
+
 /// The instance to measure for `hour`, if it was active (created, enabled, on a metered plan)
-/// at some time during it.
+/// at some time during it: if its active time, from its create (or re-enable) to its delete
+/// request (or disable), overlaps `hour`.
 ///
-/// - Ready: active, unless its create finished only after `hour` (a late collection).
-/// - Being deleted or deleted (a tombstone): active until its delete was requested, so measured
-///   when that was after `hour` started and the create had succeeded (a delete that halted a
-///   create leaves an instance that never ran).
+/// - Ready: active since its create finished.
+/// - Being deleted or deleted (a tombstone): active until its delete was requested, if the
+///   create had succeeded (a delete that halted a create leaves an instance that never ran).
 /// - Creating, create failed: never active.
+/// - Disabled: active until it was disabled ([`InstanceRecord::enabled_changed_at`]); without
+///   that time (a record from before it was kept) since an unknown time, so never.
+/// - Re-enabled: active since then. Only the latest change is recorded, so before it the
+///   instance counts as having been disabled.
 ///
-/// A disabled instance counts as inactive: the record does not say since when it is disabled.
 /// An instance whose create is no longer in its operation history is old enough to count as
 /// created before `hour`.
 fn metered(
@@ -258,34 +300,39 @@ fn metered(
     metered_plans: &BTreeSet<String>,
 ) -> Option<MeteredInstance> {
     let life = &record.lifecycle;
-    if !record.enabled || !metered_plans.contains(&record.plan_id) {
+    if !metered_plans.contains(&record.plan_id) {
         return None;
     }
+    let deleted_at = match life.phase {
+        Phase::Ready => None,
+        // The delete is the latest operation of a record being deleted or deleted.
+        Phase::Deleting | Phase::Deleted if life.created => {
+            Some(life.latest().filter(|op| op.kind.deletes())?.started_at)
+        }
+        _ => return None,
+    };
+    let (enabled_at, disabled_at) = match (record.enabled, record.enabled_changed_at) {
+        (true, changed) => (changed, None),
+        (false, Some(changed)) => (None, Some(changed)),
+        (false, None) => return None,
+    };
     let created_at = life
         .operations
         .iter()
         .rev()
         .find(|op| op.kind.creates() && op.status == OperationStatus::Succeeded)
         .and_then(|op| op.finished_at);
-    if created_at.is_some_and(|at| at >= hour.end()) {
+    // Active from the later of create and re-enable, until the earlier of delete and disable.
+    let since = created_at.max(enabled_at);
+    let until = [deleted_at, disabled_at].into_iter().flatten().min();
+    if since.is_some_and(|at| at >= hour.end()) || until.is_some_and(|at| at <= hour.start()) {
         return None;
     }
-    let deleted_at = match life.phase {
-        Phase::Ready => None,
-        Phase::Deleting | Phase::Deleted if life.created => {
-            // The delete is the latest operation of a record being deleted or deleted.
-            let requested = life.latest().filter(|op| op.kind.deletes())?.started_at;
-            if requested <= hour.start() {
-                return None;
-            }
-            Some(requested)
-        }
-        _ => return None,
-    };
     Some(MeteredInstance {
         instance_id,
         plan_id: record.plan_id.clone(),
         deleted_at,
+        disabled_at,
         record,
     })
 }

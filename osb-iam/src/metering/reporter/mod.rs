@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use osb_core::managed::{Clock, RejectedEntry, StateStore, StoreError, UsageOutbox};
@@ -60,9 +61,22 @@ pub enum ReporterConfigError {
 ///   ([`Builder::tombstone_retention`](osb_core::managed::Builder::tombstone_retention), default
 ///   24 h) longer than the longest reporter outage you want to survive; once a tombstone is
 ///   purged, the last hour of its instance is lost. To cover every hour IBM still takes (up to
-///   the 2nd day of the following month), keep them 33 days.
-/// - **Disabled instances** (`bluemix_v1`) count as inactive, also for the hour they were
-///   disabled in: the bookkeeping does not record since when an instance is disabled.
+///   the 2nd day of the following month), keep them 33 days. The collector reads the retention
+///   in effect from the tombstones it lists and logs a warning, once, when it is under a day.
+/// - **Disabled instances** (`bluemix_v1`) are billed for the hour they were disabled in: the
+///   bookkeeping records when the enabled flag last changed
+///   ([`InstanceRecord::enabled_changed_at`](osb_core::managed::InstanceRecord::enabled_changed_at)),
+///   an instance disabled after the hour started is measured for it, and the meter is told when
+///   ([`MeteredInstance::disabled_at`](super::MeteredInstance::disabled_at)). An instance
+///   enabled again during the hour is measured for it too. Only the latest change is recorded:
+///   for an hour before it, the instance counts as having had the other state (disabled and
+///   enabled again after an hour ended but before it was collected, it is not billed for that
+///   hour). A record stored before the time was kept, disabled, counts as disabled throughout.
+/// - **An id provisioned again** before the hour its previous instance was deleted in is
+///   collected replaces the tombstone, and that last hour is lost (an instance created in the
+///   hour itself is measured for it anyway, one record per instance id and hour). IBM Cloud
+///   names instances by CRNs that carry a new GUID for every instance, so this does not happen
+///   there.
 /// - **Deliver** ([`deliver`](Self::deliver), continuously when started): due outbox records go
 ///   to IBM in batches of 100. A record leaves the outbox only when IBM accepted it or already
 ///   had it (409); a refused record is kept with the reason ([`rejected`](Self::rejected)); a
@@ -97,6 +111,8 @@ struct Inner {
     redelivery: RetryPolicy,
     counters: Counters,
     wake: tokio::sync::Notify,
+    /// Whether a too short tombstone retention was logged already.
+    short_retention_warned: AtomicBool,
 }
 
 impl fmt::Debug for UsageReporter {
@@ -323,6 +339,7 @@ impl UsageReporterBuilder {
                 redelivery: self.redelivery,
                 counters: Counters::default(),
                 wake: tokio::sync::Notify::new(),
+                short_retention_warned: AtomicBool::new(false),
             }),
         })
     }
