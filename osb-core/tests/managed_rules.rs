@@ -1177,6 +1177,31 @@ async fn restarted_broker_fails_an_operation_whose_owner_died() {
 }
 
 #[tokio::test]
+async fn start_settles_what_an_earlier_run_left_then_runs_the_maintenance() {
+    let clock = ManualClock::new();
+    let store = Arc::new(MemoryStore::new());
+    let first = replica(CountingLogic::new(), &store, &clock);
+    first.logic().close();
+    first
+        .provision("i", provision(ASYNC), &ctx(true))
+        .await
+        .unwrap();
+    eventually(|| first.logic().calls().create_instance.contains_key("i")).await;
+    first.shutdown().await;
+    drop(first);
+    clock.advance(Duration::from_secs(11));
+    let second = replica(CountingLogic::new(), &store, &clock);
+    assert_eq!(second.start(Duration::from_secs(3600)).await.unwrap(), 1);
+    assert_eq!(second.running_tasks(), 1, "the maintenance task");
+    assert_eq!(
+        settled(&second, "i").await.state,
+        OperationState::Failed(Failure::Provision)
+    );
+    second.shutdown().await;
+    assert_eq!(second.running_tasks(), 0);
+}
+
+#[tokio::test]
 async fn restarted_broker_resumes_an_idempotent_operation_whose_owner_died() {
     let clock = ManualClock::new();
     let store = Arc::new(MemoryStore::new());

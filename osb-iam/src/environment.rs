@@ -199,7 +199,7 @@ impl Environment {
 }
 
 /// `http://` with a loopback host: `localhost`, an IPv4 `127.x.y.z` or `[::1]`.
-fn is_loopback_http(url: &str) -> bool {
+pub(crate) fn is_loopback_http(url: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(url) else {
         return false;
     };

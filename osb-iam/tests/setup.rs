@@ -1,4 +1,5 @@
 //! `setup::Settings` → `IbmCloud`: what each setting switches on, and what it refuses at start.
+#![cfg(all(feature = "dashboard", feature = "metering"))]
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -9,8 +10,9 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use osb_core::managed::MemoryStore;
 use osb_iam::IamClaims;
+use osb_iam::dashboard::SessionKey;
 use osb_iam::metering::{Measure, MeterError, MeteredInstance, Window};
-use osb_iam::setup::{MeteringError, Settings, SetupError};
+use osb_iam::setup::{Error, MeteringError, Settings};
 use osb_tower::auth::{Basic, RequireAuthLayer};
 use serde_json::json;
 use support::{BROKER_CRN, FakeEndpoint, ISSUER, closed_port_url, crn_claims, key, with};
@@ -100,13 +102,130 @@ async fn unreachable_iam_at_start_is_logged_not_fatal() {
 }
 
 #[tokio::test]
-async fn plain_http_iam_off_loopback_is_refused() {
+async fn plain_http_off_loopback_is_refused_for_every_url() {
+    let cases: [(Change, &str); 4] = [
+        // The API key would travel in clear text to the token endpoint.
+        (
+            |s| s.iam_url = "http://iam.example.com".to_owned(),
+            "BROKER_IAM_URL (iam_url)",
+        ),
+        (
+            |s| s.iam_jwks_url = Some("http://iam.example.com/identity/keys".to_owned()),
+            "BROKER_IAM_JWKS_URL (iam_jwks_url)",
+        ),
+        (
+            |s| s.iam_issuer = Some("http://iam.example.com/identity".to_owned()),
+            "BROKER_IAM_ISSUER (iam_issuer)",
+        ),
+        (
+            |s| s.metering_url = Some("http://billing.example.com".to_owned()),
+            "BROKER_METERING_URL (metering_url)",
+        ),
+    ];
+    for (change, setting) in cases {
+        let mut settings = Settings::default();
+        settings.iam_api_key = Some(API_KEY.parse().unwrap());
+        settings.metering_url = Some("https://billing.example.com".to_owned());
+        settings.iam_identities = vec!["crn-x".to_owned()];
+        settings.iam_jwks_url = Some("https://iam.example.com/identity/keys".to_owned());
+        change(&mut settings);
+        let err = settings.start().await.unwrap_err();
+        let reason = "it must be https (plain http only on a loopback host)";
+        assert_eq!(
+            err.to_string(),
+            format!("{setting} is unusable: {reason}"),
+            "{err:?}"
+        );
+    }
     let mut settings = Settings::default();
-    settings.iam_url = "http://iam.example.com".to_owned();
-    settings.iam_identities = vec!["crn-x".to_owned()];
-    settings.iam_jwks_url = Some("http://iam.example.com/identity/keys".to_owned());
+    settings.iam_url = "iam.example.com".to_owned();
     let err = settings.start().await.unwrap_err();
-    assert!(matches!(err, SetupError::KeysUrl(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "BROKER_IAM_URL (iam_url) is unusable: not an absolute URL"
+    );
+}
+
+#[tokio::test]
+async fn settings_of_a_capability_that_is_off_are_refused() {
+    let iam = FakeEndpoint::jwks(&[key(0)]).await;
+    let cases: [(Change, &str, &str); 4] = [
+        (
+            |s| s.iam_jwks_url = None,
+            "BROKER_IAM_IDENTITIES",
+            "BROKER_IAM_JWKS_URL",
+        ),
+        (
+            |s| s.dashboard_client_id = None,
+            "BROKER_DASHBOARD_CLIENT_SECRET",
+            "BROKER_DASHBOARD_CLIENT_ID",
+        ),
+        (
+            |s| {
+                (
+                    s.dashboard_client_id,
+                    s.dashboard_client_secret,
+                    s.dashboard_redirect_url,
+                ) = (None, None, None)
+            },
+            "BROKER_SERVICE_NAME",
+            "BROKER_DASHBOARD_CLIENT_ID",
+        ),
+        (
+            |s| {
+                s.dashboard_client_id = None;
+                (
+                    s.dashboard_client_secret,
+                    s.dashboard_redirect_url,
+                    s.service_name,
+                ) = (None, None, None);
+                s.dashboard_session_key = Some(SessionKey::from_bytes(&[7; 64]).unwrap());
+            },
+            "BROKER_DASHBOARD_SESSION_KEY",
+            "BROKER_DASHBOARD_CLIENT_ID",
+        ),
+    ];
+    for (change, setting, switch) in cases {
+        let mut settings = dashboard_settings(&iam);
+        settings.iam_jwks_url = Some(iam.url("/identity/keys"));
+        settings.iam_identities = vec!["crn-x".to_owned()];
+        change(&mut settings);
+        let err = settings.start().await.unwrap_err();
+        let Error::Unused {
+            setting: given,
+            switch: needs,
+        } = err
+        else {
+            panic!("{setting}: {err:?}");
+        };
+        assert_eq!((given.env_var(), needs.env_var()), (setting, switch));
+    }
+}
+
+#[tokio::test]
+async fn a_crn_given_for_its_iam_id_is_refused() {
+    let mut settings = Settings::default();
+    settings.iam_jwks_url = Some("https://iam.cloud.ibm.com/identity/keys".to_owned());
+    settings.iam_identities = vec![BROKER_CRN.to_owned()];
+    let err = settings.start().await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("BROKER_IAM_IDENTITIES (iam_identities) is unusable"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn identities_are_trimmed() {
+    let keys = FakeEndpoint::jwks(&[key(0)]).await;
+    let mut settings = bearer_settings(&keys);
+    settings.iam_identities = vec!["crn-other".to_owned(), format!(" crn-{BROKER_CRN}")];
+    let ibm = settings.start().await.unwrap();
+    let token = key(0).token(&crn_claims());
+    assert_eq!(
+        call(&ibm, &format!("Bearer {token}")).await.0,
+        StatusCode::OK
+    );
 }
 
 /// A change to otherwise complete settings.
@@ -154,7 +273,10 @@ async fn a_capability_without_a_setting_it_needs_names_both() {
             "BROKER_SERVICE_NAME",
         ),
         (
-            |s| (s.dashboard_client_id, s.iam_api_key) = (None, None),
+            |s| {
+                (s.dashboard_client_id, s.dashboard_client_secret) = (None, None);
+                (s.dashboard_redirect_url, s.service_name, s.iam_api_key) = (None, None, None);
+            },
             "BROKER_METERING_URL",
             "BROKER_IAM_API_KEY",
         ),
@@ -166,11 +288,14 @@ async fn a_capability_without_a_setting_it_needs_names_both() {
         settings.metering_url = Some("https://billing.example.com".to_owned());
         change(&mut settings);
         let err = settings.start().await.unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("{capability} needs {missing}"),
-            "{err:?}"
-        );
+        let Error::Missing {
+            capability: on,
+            missing: needs,
+        } = err
+        else {
+            panic!("{capability} without {missing}: {err:?}");
+        };
+        assert_eq!((on.env_var(), needs.env_var()), (capability, missing));
     }
 }
 
@@ -196,7 +321,10 @@ async fn an_empty_setting_is_refused_by_name() {
         let mut settings = dashboard_settings(&iam);
         change(&mut settings);
         let err = settings.start().await.unwrap_err();
-        assert_eq!(err.to_string(), format!("{setting} is empty"), "{err:?}");
+        let Error::Empty { setting: empty } = err else {
+            panic!("{setting}: {err:?}");
+        };
+        assert_eq!(empty.env_var(), setting);
     }
 }
 
@@ -212,19 +340,23 @@ async fn dashboard_on_configures_the_guard_and_its_callback() {
         "the dashboard alone accepts no bearer tokens"
     );
 
-    let mut bad = dashboard_settings(&iam);
-    bad.dashboard_redirect_url = Some("/auth/callback".to_owned());
-    let err = bad.start().await.unwrap_err();
-    assert!(matches!(err, SetupError::Dashboard(_)), "{err:?}");
+    let mut relative = dashboard_settings(&iam);
+    relative.dashboard_redirect_url = Some("/auth/callback".to_owned());
+    let err = relative.start().await.unwrap_err();
+    assert!(matches!(err, Error::Dashboard(_)), "{err:?}");
+    // IAM on loopback does not make a plain-http broker elsewhere acceptable: its session
+    // cookie would travel in clear text.
+    let mut plain = dashboard_settings(&iam);
+    plain.dashboard_redirect_url = Some("http://broker.example.com/auth/callback".to_owned());
+    let err = plain.start().await.unwrap_err();
+    assert!(matches!(err, Error::Dashboard(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn dashboard_session_key_from_settings_is_used() {
     let iam = FakeEndpoint::jwks(&[key(0)]).await;
     let mut settings = dashboard_settings(&iam);
-    settings.dashboard_session_key = Some(
-        osb_iam::dashboard::SessionKey::from_base64(&"a2V5".repeat(16)).unwrap(), // 48 bytes
-    );
+    settings.dashboard_session_key = Some(SessionKey::from_base64(&"a2V5".repeat(16)).unwrap()); // 48 bytes
     assert!(settings.start().await.unwrap().dashboard().is_some());
 }
 
@@ -248,6 +380,11 @@ async fn metering_starts_only_when_on_and_stops_with_shutdown() {
     let mut on = settings.start().await.unwrap();
     on.start_metering("service-id", ["plan"], store.clone(), meter())
         .unwrap();
+    let again = on.start_metering("service-id", ["plan"], store.clone(), meter());
+    assert!(
+        matches!(again, Err(Error::Metering(MeteringError::AlreadyStarted))),
+        "{again:?}"
+    );
     let metrics = on.reporter().unwrap().metrics().await.unwrap();
     assert_eq!((metrics.pending, metrics.accepted), (0, 0));
     on.shutdown().await;
@@ -255,21 +392,7 @@ async fn metering_starts_only_when_on_and_stops_with_shutdown() {
     let mut no_plans = settings.start().await.unwrap();
     let err = no_plans.start_metering("service-id", Vec::<String>::new(), store, meter());
     assert!(
-        matches!(err, Err(SetupError::Metering(MeteringError::Reporter(_)))),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn metering_url_off_loopback_over_http_is_refused() {
-    let mut settings = Settings::default();
-    settings.iam_api_key = Some(API_KEY.parse().unwrap());
-    settings.metering_url = Some("http://billing.example.com".to_owned());
-    let mut ibm = settings.start().await.unwrap();
-    let store = std::sync::Arc::new(MemoryStore::new());
-    let err = ibm.start_metering("service-id", ["plan"], store, meter());
-    assert!(
-        matches!(err, Err(SetupError::Metering(MeteringError::Url(_)))),
+        matches!(err, Err(Error::Metering(MeteringError::Reporter(_)))),
         "{err:?}"
     );
 }
@@ -277,14 +400,16 @@ async fn metering_url_off_loopback_over_http_is_refused() {
 #[test]
 fn display_lists_what_is_on_and_debug_hides_secrets() {
     let mut settings = Settings::default();
-    assert_eq!(settings.to_string(), "");
+    assert_eq!(settings.summary(), "");
     settings.iam_jwks_url = Some("https://iam.cloud.ibm.com/identity/keys".to_owned());
     settings.iam_identities = vec!["crn-a".to_owned(), "crn-b".to_owned()];
     settings.iam_api_key = Some("k3y-s3cret".parse().unwrap());
     settings.dashboard_client_id = Some("client".to_owned());
     settings.dashboard_client_secret = Some("cl13nt-s3cret".to_owned());
     settings.metering_url = Some("https://billing.cloud.ibm.com".to_owned());
-    let shown = settings.to_string();
+    settings.service_name = Some("db".to_owned());
+    settings.dashboard_redirect_url = Some("https://broker.example.com/auth/callback".to_owned());
+    let shown = settings.summary();
     assert_eq!(
         shown,
         "IAM bearer tokens accepted from crn-a, crn-b (keys from https://iam.cloud.ibm.com/identity/keys)\n\

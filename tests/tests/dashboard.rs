@@ -10,6 +10,12 @@ use reqwest::{Client, Response, StatusCode, redirect};
 const CRN: &str = "crn:v1:bluemix:public:minimal-db:us-south:a/0123abcd:4f1e5d2c::";
 
 async fn dashboard_broker(iam: &FakeIam) -> RunningBroker {
+    dashboard_broker_sealing_with(iam, None).await
+}
+
+/// The example broker with the dashboard on; its sessions sealed with `session_key` (base64)
+/// when given, else with a key of its own.
+async fn dashboard_broker_sealing_with(iam: &FakeIam, session_key: Option<&str>) -> RunningBroker {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut config = test_config();
@@ -20,6 +26,8 @@ async fn dashboard_broker(iam: &FakeIam) -> RunningBroker {
     config.ibm.dashboard_client_id = Some(CLIENT_ID.to_owned());
     config.ibm.dashboard_client_secret = Some(CLIENT_SECRET.to_owned());
     config.ibm.dashboard_redirect_url = Some(format!("http://127.0.0.1:{port}/auth/callback"));
+    config.ibm.dashboard_session_key =
+        session_key.map(|key| osb_iam::dashboard::SessionKey::from_base64(key).unwrap());
     RunningBroker::start_on(listener, config).await
 }
 
@@ -138,4 +146,48 @@ async fn dashboard_is_off_unless_configured() {
     // Not a dashboard route: the OSB service answers, and asks for credentials first.
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     broker.stop().await;
+}
+
+/// Signs the user in at `broker` (IAM permits the instance) and returns the session cookie.
+async fn sign_in(browser: &Client, broker: &RunningBroker) -> String {
+    let first = browser
+        .get(format!("{}{}", broker.url(), dashboard_path()))
+        .send()
+        .await
+        .unwrap();
+    let state_cookie = cookies(&first);
+    let at_iam = browser.get(location(&first)).send().await.unwrap();
+    let callback = browser
+        .get(location(&at_iam))
+        .header(COOKIE, &state_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(callback.status().is_redirection(), "{}", callback.status());
+    cookies(&callback)
+}
+
+#[tokio::test]
+async fn replicas_sharing_the_session_key_share_sessions_others_do_not() {
+    let iam = FakeIam::start().await;
+    iam.permit(CRN);
+    // `openssl rand -base64 48`
+    let key = "q0tgpvH1uMuJy2C5Yb0Nqf0a+FqC7yv8hJt0Q7b1o6h3mLe2vxj0tUaiTjz3ZbCl";
+    let first = dashboard_broker_sealing_with(&iam, Some(key)).await;
+    let second = dashboard_broker_sealing_with(&iam, Some(key)).await;
+    let stranger = dashboard_broker_sealing_with(&iam, None).await;
+    let browser = browser();
+    let session = sign_in(&browser, &first).await;
+    let visit = |broker: &RunningBroker| {
+        let request = browser.get(format!("{}{}", broker.url(), dashboard_path()));
+        request.header(COOKIE, &session).send()
+    };
+    let shown = visit(&second).await.unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    assert!(shown.text().await.unwrap().contains(USER));
+    // Sealed with another key, the cookie is no session: back to IAM.
+    assert_eq!(visit(&stranger).await.unwrap().status(), StatusCode::FOUND);
+    for broker in [first, second, stranger] {
+        broker.stop().await;
+    }
 }

@@ -297,3 +297,14 @@ async fn oversized_bodies_get_413_and_wrong_methods_get_405() {
     platform.fetch_instance("huge").await.expect(404);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn the_development_password_is_refused_off_loopback() {
+    let mut config = test_config();
+    config.password = minimal_broker::config::DEV_PASSWORD.to_owned();
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let err = minimal_broker::serve(listener, config, async {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("set BROKER_PASSWORD"), "{err}");
+}

@@ -2,8 +2,6 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use osb_core::managed::StoreUrl;
-
 /// The development Basic password, used when none is configured.
 pub const DEV_PASSWORD: &str = "dev-password-change-me";
 
@@ -24,7 +22,7 @@ pub struct Config {
     pub password: String,
     /// Where the state lives: `sqlite:<file>`, `postgres://…` or `memory:`.
     #[arg(long, env = "BROKER_DATABASE_URL", default_value = "sqlite:minimal-broker.db")]
-    pub database_url: StoreUrl,
+    pub database_url: osb_core::managed::StoreUrl,
     /// Seconds after which operations of a broker that died are resumed.
     #[arg(long, env = "BROKER_OPERATION_LEASE", default_value_t = 60)]
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
@@ -45,6 +43,7 @@ pub struct Config {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use clap::Parser;
+    use osb_core::managed::StoreUrl;
 
     use super::*;
 
@@ -60,7 +59,7 @@ mod tests {
         assert_eq!(config.ibm.iam_url, "https://iam.cloud.ibm.com");
         assert!(config.ibm.iam_jwks_url.is_none());
         assert!(config.ibm.dashboard_client_id.is_none() && config.ibm.metering_url.is_none());
-        assert_eq!(config.ibm.to_string(), "", "nothing of IBM Cloud is on");
+        assert_eq!(config.ibm.summary(), "", "nothing of IBM Cloud is on");
     }
 
     #[test]
@@ -70,7 +69,7 @@ mod tests {
             parse(&["--iam-jwks-url=https://iam.example/keys", "--iam-identities=a,b"]).unwrap();
         assert_eq!(config.ibm.iam_identities, ["a", "b"]);
         assert_eq!(
-            config.ibm.to_string(),
+            config.ibm.summary(),
             "IAM bearer tokens accepted from a, b (keys from https://iam.example/keys)\n"
         );
     }
@@ -100,7 +99,12 @@ mod tests {
         assert!(parse(&["--operation-lease", "0"]).is_err());
         assert!(parse(&["--listen", "localhost"]).is_err());
         assert!(parse(&["--iam-api-key", " "]).is_err());
-        assert!(parse(&["--dashboard-session-key", "c2hvcnQ="]).is_err());
+    }
+
+    #[test]
+    fn a_refused_secret_is_not_repeated() {
+        let err = parse(&["--dashboard-session-key", "c2hvcnQ="]).err().unwrap().to_string();
+        assert!(err.contains("BROKER_DASHBOARD_SESSION_KEY") && !err.contains("c2hvcnQ"), "{err}");
     }
 
     #[test]
@@ -116,7 +120,7 @@ mod tests {
             "--dashboard-session-key=q0tgpvH1uMuJy2C5Yb0Nqf0a+FqC7yv8hJt0Q7b1o6h3mLe2vxj0tUaiTjz3ZbCl",
         ])
         .unwrap();
-        let shown = format!("{:?} {} {}", config.ibm, config.ibm, config.database_url);
+        let shown = format!("{:?} {} {}", config.ibm, config.ibm.summary(), config.database_url);
         for secret in ["s3cret", "k3y", "cl13nt", "q0tgpv", "user:"] {
             assert!(!shown.contains(secret), "{shown}");
         }

@@ -14,5 +14,4 @@ pub mod config;
 pub mod logic;
 pub mod server;
 
-pub use config::Config;
-pub use server::{Error, app, serve};
+pub use {config::Config, server::Error, server::app, server::serve};

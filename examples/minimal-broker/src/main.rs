@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use minimal_broker::{Config, Error, config::DEV_PASSWORD, serve};
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -22,13 +21,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Error> {
-    let listener = TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let url = format!("http://{}", listener.local_addr()?);
     println!("minimal-broker listening on {url}\ndatabase: {}", config.database_url);
     let (user, dev) = (&config.username, config.password == DEV_PASSWORD);
     let password = if dev { DEV_PASSWORD } else { "$BROKER_PASSWORD" };
     let label = if dev { "   <- DEVELOPMENT DEFAULT, set BROKER_PASSWORD" } else { "" };
-    print!("credentials: {user} / {password}{label}\n{}", config.ibm);
+    print!("credentials: {user} / {password}{label}\n{}", config.ibm.summary());
     println!("try: curl -u \"{user}:{password}\" -H 'X-Broker-API-Version: 2.17' {url}/v2/catalog");
     // SIGINT (Ctrl-C) or SIGTERM: requests in flight finish, then the process exits.
     serve(listener, config, osb_tower::shutdown::signal()).await

@@ -12,7 +12,7 @@ use osb_tower::{OsbService, auth::Authenticate, auth::Basic, auth::RequireAuthLa
 use tokio::net::TcpListener;
 use tower::Layer;
 
-use crate::config::Config;
+use crate::config::{Config, DEV_PASSWORD};
 use crate::logic::{Databases, METERED_PLAN_ID, SERVICE_ID};
 
 /// Any error of start-up or serving.
@@ -42,19 +42,23 @@ async fn dashboard(Extension(broker): Extension<Broker>, user: Extension<Dashboa
 ///
 /// # Errors
 ///
-/// When the store cannot be opened, a setting is unusable, or the server fails.
+/// When a setting is unusable (the development password is refused off loopback), the store
+/// cannot be opened, or the server fails.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    if config.password == DEV_PASSWORD && !listener.local_addr()?.ip().is_loopback() {
+        return Err("the development password is for loopback only: set BROKER_PASSWORD".into());
+    }
+    let mut ibm = config.ibm.start().await?;
     let (logic, lease) =
         (Databases::new(config.provision_time)?, Duration::from_secs(config.operation_lease));
     let store = config.database_url.open().await?;
     let broker: Broker =
         Arc::new(Managed::builder(logic).store(store).lease(lease, lease / 3).build());
     broker.start(Duration::from_secs(30)).await?;
-    let mut ibm = config.ibm.start().await?;
     let auth = ibm.broker_auth(Basic::new(&config.username, &config.password));
     let mut router = app(broker.clone(), auth, Duration::from_secs(config.request_timeout));
     if let Some(auth) = ibm.dashboard() {
@@ -68,8 +72,8 @@ pub async fn serve(
         std::future::ready(Ok::<_, MeterError>(counter.logic().usage(&instance, hour)))
     };
     ibm.start_metering(SERVICE_ID, [METERED_PLAN_ID], Arc::new(broker.store().clone()), meter)?;
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     ibm.shutdown().await;
     broker.shutdown().await;
-    Ok(())
+    Ok(served?)
 }

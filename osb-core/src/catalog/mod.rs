@@ -5,7 +5,7 @@
 
 mod validate;
 
-pub use validate::{CatalogError, CatalogJsonError, CatalogProblem, InvalidCatalog};
+pub use validate::{CatalogProblem, FromJsonError, InvalidCatalog, JsonError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -112,22 +112,22 @@ impl std::error::Error for InvalidCatalog {}
 /// Why [`Catalog::from_json`] refused a catalog document.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CatalogError {
+pub enum FromJsonError {
     /// The document is not a catalog in the spec's JSON.
     #[error(transparent)]
-    Json(#[from] CatalogJsonError),
+    Json(#[from] JsonError),
     /// The catalog breaks the spec's rules.
     #[error(transparent)]
     Invalid(#[from] InvalidCatalog),
 }
 
 /// A catalog document that is malformed JSON or not a catalog; its
-/// [`source`](std::error::Error::source) says what the parser expected.
+/// [`source`](std::error::Error::source) says what the parser expected, and where.
 #[derive(Debug, thiserror::Error)]
-#[error("the catalog JSON is invalid at line {line}, column {column}", line = self.line(), column = self.column())]
-pub struct CatalogJsonError(#[source] serde_json::Error);
+#[error("the document is not a catalog in the spec's JSON")]
+pub struct JsonError(#[source] serde_json::Error);
 
-impl CatalogJsonError {
+impl JsonError {
     /// The line (from 1) where the document went wrong.
     pub fn line(&self) -> usize {
         self.0.line()
@@ -145,23 +145,26 @@ impl Catalog {
     ///
     /// # Errors
     ///
-    /// [`CatalogError`]: the JSON is malformed or not a catalog, or the catalog is invalid.
+    /// [`FromJsonError`]: the JSON is malformed or not a catalog, or the catalog is invalid.
     ///
     /// # Example
     ///
     /// ```
-    /// use osb_core::catalog::{Catalog, CatalogError};
+    /// use osb_core::catalog::{Catalog, FromJsonError};
     ///
     /// let json = r#"{"services": [{"id": "s", "name": "db", "description": "A db", "bindable": true,
     ///     "plans": [{"id": "p", "name": "small", "description": "Small"}]}]}"#;
     /// assert_eq!(Catalog::from_json(json)?.services.len(), 1);
-    /// assert!(matches!(Catalog::from_json(r#"{"services": [{"id": "s"}]}"#), Err(CatalogError::Json(_))));
+    /// let Err(FromJsonError::Json(err)) = Catalog::from_json(r#"{"services": [{"id": "s"}]}"#) else {
+    ///     panic!("not a catalog");
+    /// };
+    /// assert_eq!((err.line(), err.column()), (1, 25)); // where the offering ends unfinished
     /// let no_plans = r#"{"services": [{"id": "s", "name": "db", "description": "A db", "bindable": true, "plans": []}]}"#;
-    /// assert!(matches!(Catalog::from_json(no_plans), Err(CatalogError::Invalid(_))));
-    /// # Ok::<(), CatalogError>(())
+    /// assert!(matches!(Catalog::from_json(no_plans), Err(FromJsonError::Invalid(_))));
+    /// # Ok::<(), FromJsonError>(())
     /// ```
-    pub fn from_json(json: &str) -> Result<Self, CatalogError> {
-        let catalog: Self = serde_json::from_str(json).map_err(CatalogJsonError)?;
+    pub fn from_json(json: &str) -> Result<Self, FromJsonError> {
+        let catalog: Self = serde_json::from_str(json).map_err(JsonError)?;
         catalog.validate()?;
         Ok(catalog)
     }

@@ -85,7 +85,7 @@ impl DashboardPath {
         }
     }
 
-    /// The dashboard URL of `instance_id` under `origin` (`https://host`, no trailing `/`):
+    /// The dashboard URL of `instance_id` under `origin` (`https://host`):
     /// the prefix and the URL-encoded id, the broker's `dashboard_url` this guard understands.
     ///
     /// # Example
@@ -100,9 +100,10 @@ impl DashboardPath {
     /// assert_eq!(DashboardPath::ibm().extract_instance(&path).as_deref(), Some(crn));
     /// # Ok::<(), http::uri::InvalidUri>(())
     /// ```
+    #[must_use]
     pub fn url(&self, origin: &str, instance_id: &str) -> String {
         let id = percent_encoding::utf8_percent_encode(instance_id, SEGMENT);
-        format!("{origin}{}{id}", self.prefix)
+        format!("{}{}{id}", origin.trim_end_matches('/'), self.prefix)
     }
 }
 

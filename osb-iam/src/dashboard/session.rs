@@ -74,8 +74,9 @@ impl SessionKey {
         }
     }
 
-    /// A key from the base64 (standard or URL-safe alphabet, padded or not) of secret bytes, as
-    /// kept in an environment variable or a secret store; see [`from_bytes`](Self::from_bytes).
+    /// A key from the base64 (standard or URL-safe alphabet, padded or not, whitespace and line
+    /// breaks ignored) of secret bytes, as kept in an environment variable or a secret store;
+    /// see [`from_bytes`](Self::from_bytes).
     ///
     /// # Errors
     ///
@@ -90,13 +91,17 @@ impl SessionKey {
     /// let key = SessionKey::from_base64("q0tgpvH1uMuJy2C5Yb0Nqf0a+FqC7yv8hJt0Q7b1o6h3mLe2vxj0tUaiTjz3ZbCl")?;
     /// assert!(SessionKey::from_base64("dG9vIHNob3J0").is_err()); // "too short"
     /// assert!(SessionKey::from_base64("not base64!").is_err());
+    /// // As `openssl rand -base64 64` prints it: over two lines.
+    /// let wrapped = "q0tgpvH1uMuJy2C5Yb0Nqf0a+FqC7yv8hJt0Q7b1o6h3mLe2vxj0tUaiTjz3ZbCl\nq0tgpvH1uMuJy2C5Yb0Nqf0a+A==\n";
+    /// assert!(SessionKey::from_base64(wrapped).is_ok());
     /// # let _ = key;
     /// # Ok::<(), osb_iam::dashboard::InvalidSessionKey>(())
     /// ```
     pub fn from_base64(text: &str) -> Result<Self, InvalidSessionKey> {
         use base64::Engine as _;
         use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-        let text = text.trim().trim_end_matches('=');
+        let text: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let text = text.trim_end_matches('=');
         let bytes = STANDARD_NO_PAD
             .decode(text)
             .or_else(|_| URL_SAFE_NO_PAD.decode(text))

@@ -165,31 +165,71 @@ impl<L: ServiceLogic, S: StateStore> Managed<L, S> {
             .map_err(internal)
     }
 
-    /// What a broker calls once at start-up: settles the operations an earlier run left
-    /// ([`Managed::recover`], the count logged at `info`), then starts the
-    /// [maintenance](Managed::spawn_maintenance) every `period`. Returns how many operations
-    /// were settled.
+    /// What a broker calls once at start-up, before serving: settles the operations an earlier
+    /// run left ([`Managed::recover`], the count logged at `info`), then runs the
+    /// [maintenance](Managed::spawn_maintenance) every `period` from one `period` on. Returns
+    /// how many operations were settled. Call it once: each call starts another maintenance
+    /// task.
     ///
     /// # Errors
     ///
-    /// A 500 [`BrokerError`] when the store fails; nothing is started then.
+    /// A 500 [`BrokerError`] when the store fails; no task is started then.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (the maintenance is a task).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use osb_core::catalog::{Catalog, Plan, Service};
+    /// # use osb_core::managed::{LogicError, Managed, ServiceLogic};
+    /// # use osb_core::{Binding, BindRequest, ProvisionRequest, ProvisionedInstance};
+    /// # struct Logic(Arc<Catalog>);
+    /// # #[async_trait::async_trait]
+    /// # impl ServiceLogic for Logic {
+    /// #     fn catalog(&self) -> Arc<Catalog> { self.0.clone() }
+    /// #     async fn create_instance(&self, _: &str, _: &ProvisionRequest) -> Result<ProvisionedInstance, LogicError> { Ok(ProvisionedInstance::default()) }
+    /// #     async fn update_instance(&self, _: &str, _: &osb_core::UpdateRequest, _: &osb_core::managed::InstanceRecord) -> Result<osb_core::UpdatedInstance, osb_core::managed::UpdateError> { Ok(Default::default()) }
+    /// #     async fn delete_instance(&self, _: &str, _: &osb_core::managed::InstanceRecord) -> Result<(), osb_core::managed::DeprovisionError> { Ok(()) }
+    /// #     async fn create_binding(&self, _: &str, _: &str, _: &BindRequest) -> Result<Binding, LogicError> { Ok(Binding::default()) }
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let catalog = Catalog::new(vec![Service::new("s", "db", "A db", true).with_plan(Plan::new("p", "small", "Small"))]);
+    /// let broker = Managed::builder(Logic(Arc::new(catalog))).build();
+    /// let settled = broker.start(Duration::from_secs(30)).await?;
+    /// assert_eq!((settled, broker.running_tasks()), (0, 1)); // nothing left by an earlier run
+    /// // … serve it, then:
+    /// broker.shutdown().await;
+    /// # Ok::<(), osb_core::BrokerError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn start(&self, period: Duration) -> Result<usize, BrokerError> {
         let settled = self.recover().await?;
         if settled > 0 {
             tracing::info!(settled, "settled operations of an earlier run");
         }
-        self.spawn_maintenance(period);
+        let period = period.max(Duration::from_millis(1));
+        // The recovery just ran: the maintenance's first round is one period away.
+        self.spawn_maintenance_at(tokio::time::Instant::now() + period, period);
         Ok(settled)
     }
 
-    /// Runs [`Managed::recover`] and [`Managed::purge_tombstones`] every `period` in a task
-    /// owned by this adapter, until [`Managed::shutdown`] or drop. A zero `period` counts as
-    /// one millisecond.
+    /// Runs [`Managed::recover`] and [`Managed::purge_tombstones`] now and every `period` in a
+    /// task owned by this adapter, until [`Managed::shutdown`] or drop. A zero `period` counts
+    /// as one millisecond.
     pub fn spawn_maintenance(&self, period: Duration) {
         let period = period.max(Duration::from_millis(1));
+        self.spawn_maintenance_at(tokio::time::Instant::now(), period);
+    }
+
+    /// The maintenance task, its first round at `first`.
+    fn spawn_maintenance_at(&self, first: tokio::time::Instant, period: Duration) {
         let engine = self.engine.clone();
         self.tasks.spawn(None, async move {
-            let mut ticks = tokio::time::interval(period);
+            let mut ticks = tokio::time::interval_at(first, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
