@@ -128,6 +128,8 @@
 //! - `postgres-tls`: TLS (rustls) for PostgreSQL connections.
 //! - `conformance`: `managed::conformance` and `state_store_conformance!`, the test suite
 //!   for [`managed::StateStore`] implementations.
+//! - `clap`: `managed::StoreUrl` as a `clap` argument (`managed::StoreUrlParser`) whose refusal
+//!   never repeats the URL, which may hold a password.
 //!
 //! # Dependencies
 //!

@@ -103,6 +103,8 @@ mod tests {
 
     #[test]
     fn a_refused_secret_is_not_repeated() {
+        let err = parse(&["--database-url", "mysql://user:s3cret@db/x"]).err().unwrap().to_string();
+        assert!(err.contains("--database-url") && !err.contains("s3cret"), "{err}");
         let err = parse(&["--dashboard-session-key", "c2hvcnQ="]).err().unwrap().to_string();
         assert!(err.contains("BROKER_DASHBOARD_SESSION_KEY") && !err.contains("c2hvcnQ"), "{err}");
     }

@@ -291,6 +291,9 @@ pub use record::{
     BindingRecord, InstanceRecord, Lease, Lifecycle, OPERATION_HISTORY, OperationRecord,
     OperationStatus, Outcome, Phase, bind_identical, provision_identical, update_identical,
 };
+#[cfg(feature = "clap")]
+#[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
+pub use store::StoreUrlParser;
 pub use store::{
     AnyStore, CasError, InvalidStoreUrl, MemoryStore, StateStore, StoreError, StoreUrl, Version,
     Versioned,

@@ -13,6 +13,8 @@ mod sql;
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "clap")]
+pub use open::StoreUrlParser;
 pub use open::{AnyStore, InvalidStoreUrl, StoreUrl};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -56,6 +56,65 @@ pub struct InvalidStoreUrl {
     scheme: String,
 }
 
+/// With the `clap` feature, a `StoreUrl` argument is parsed by [`StoreUrlParser`], which never
+/// repeats a refused URL (clap's own message would, password included).
+#[cfg(feature = "clap")]
+#[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
+impl clap::builder::ValueParserFactory for StoreUrl {
+    type Parser = StoreUrlParser;
+
+    fn value_parser() -> StoreUrlParser {
+        StoreUrlParser
+    }
+}
+
+/// Parses a [`StoreUrl`] argument for `clap` (feature `clap`): a refusal names the argument and
+/// the scheme, never the rest of the URL.
+///
+/// # Example
+///
+/// ```
+/// use clap::Parser;
+/// use osb_core::managed::StoreUrl;
+///
+/// #[derive(Parser)]
+/// struct Settings {
+///     #[arg(long)]
+///     database_url: StoreUrl,
+/// }
+///
+/// let ok = Settings::try_parse_from(["app", "--database-url", "sqlite:broker.db"]);
+/// assert_eq!(ok.unwrap().database_url, StoreUrl::Sqlite("broker.db".into()));
+/// let err = Settings::try_parse_from(["app", "--database-url", "mysql://u:s3cret@db/x"]);
+/// let message = err.err().unwrap().to_string();
+/// assert!(message.contains("--database-url") && !message.contains("s3cret"), "{message}");
+/// ```
+#[cfg(feature = "clap")]
+#[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
+#[derive(Debug, Clone, Copy)]
+pub struct StoreUrlParser;
+
+#[cfg(feature = "clap")]
+impl clap::builder::TypedValueParser for StoreUrlParser {
+    type Value = StoreUrl;
+
+    fn parse_ref(
+        &self,
+        _: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StoreUrl, clap::Error> {
+        let refuse = |reason: &dyn std::fmt::Display| {
+            let name = arg.and_then(clap::Arg::get_long);
+            let name = name.map_or_else(|| "the store URL".to_owned(), |long| format!("--{long}"));
+            let message = format!("invalid value for {name}: {reason}\n");
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message)
+        };
+        let value = value.to_str().ok_or_else(|| refuse(&"not UTF-8"))?;
+        value.parse().map_err(|err: InvalidStoreUrl| refuse(&err))
+    }
+}
+
 impl FromStr for StoreUrl {
     type Err = InvalidStoreUrl;
 
