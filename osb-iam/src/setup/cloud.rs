@@ -33,7 +33,9 @@ impl IbmCloud {
     /// The broker API's authenticator: what `basic` accepts, or, when bearer tokens are on, an
     /// IAM bearer token of an allowed identity (the verified [`IamClaims`](crate::IamClaims)
     /// go into the request's extensions). Put it in an
-    /// [`osb_tower::auth::RequireAuthLayer`]; see the [module example](super).
+    /// [`osb_tower::auth::RequireAuthLayer`]; see the [module example](super). For bearer
+    /// tokens only (IBM Cloud's recommended "Bearer CRN", no Basic credentials at all), put
+    /// the [`bearer_verifier`](Self::bearer_verifier) there instead: it is an `Authenticate` too.
     #[must_use]
     pub fn broker_auth(&self, basic: impl Authenticate) -> Box<dyn Authenticate> {
         match &self.bearer {
