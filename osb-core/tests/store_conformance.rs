@@ -13,7 +13,7 @@ mod memory {
 #[cfg(feature = "sqlite")]
 mod sqlite {
     osb_core::state_store_conformance!(async {
-        osb_core::managed::SqliteStore::open(crate::store_support::sqlite_path())
+        osb_core::managed::SqliteStore::open(crate::store_support::sqlite_path().keep())
             .await
             .expect("open a fresh SQLite file")
     });

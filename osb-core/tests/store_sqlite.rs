@@ -100,7 +100,7 @@ async fn sqlite_stores_opening_one_file_at_once_apply_each_migration_once() {
     let path = sqlite_path();
     let mut opening = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let path = path.clone();
+        let path = path.to_path_buf();
         opening.spawn(async move { SqliteStore::open(&path).await });
     }
     while let Some(opened) = opening.join_next().await {

@@ -379,6 +379,8 @@ async fn two_replicas_over_http_on_one_sqlite_file_agree() {
     let first = SqliteStore::open(&path).await.expect("open");
     let second = SqliteStore::open(&path).await.expect("open");
     hammer(first, second).await;
+    // Only when the test passed: a failure leaves the database to inspect.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

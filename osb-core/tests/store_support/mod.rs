@@ -2,14 +2,54 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
 
-/// A fresh SQLite file path in a new temporary directory (left for the OS to clean up, so a
-/// failing test leaves its database to inspect).
-pub fn sqlite_path() -> PathBuf {
+/// A fresh SQLite file path in a new temporary directory, removed when the test ends well; a
+/// failing (panicking) test leaves its database to inspect and prints where.
+pub fn sqlite_path() -> TempSqlite {
     let dir = std::env::temp_dir().join(format!("osb-store-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("create a temporary directory");
-    dir.join("broker.db")
+    TempSqlite(dir.join("broker.db"))
+}
+
+/// See [`sqlite_path`].
+#[derive(Debug)]
+pub struct TempSqlite(PathBuf);
+
+impl TempSqlite {
+    /// The path, the directory kept after the test (for stores whose owner outlives this
+    /// guard).
+    pub fn keep(self) -> PathBuf {
+        let path = self.0.clone();
+        std::mem::forget(self);
+        path
+    }
+}
+
+impl Deref for TempSqlite {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempSqlite {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        let Some(dir) = self.0.parent() else { return };
+        if std::thread::panicking() {
+            eprintln!("the test's SQLite database is kept in {}", dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// The PostgreSQL test database from `OSB_TEST_POSTGRES_URL`. `None` (the test skips, saying
