@@ -10,20 +10,25 @@ use std::path::{Path, PathBuf};
 pub fn sqlite_path() -> TempSqlite {
     let dir = std::env::temp_dir().join(format!("osb-store-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("create a temporary directory");
-    TempSqlite(dir.join("broker.db"))
+    TempSqlite {
+        path: dir.join("broker.db"),
+        keep: false,
+    }
 }
 
 /// See [`sqlite_path`].
 #[derive(Debug)]
-pub struct TempSqlite(PathBuf);
+pub struct TempSqlite {
+    path: PathBuf,
+    keep: bool,
+}
 
 impl TempSqlite {
     /// The path, the directory kept after the test (for stores whose owner outlives this
     /// guard).
-    pub fn keep(self) -> PathBuf {
-        let path = self.0.clone();
-        std::mem::forget(self);
-        path
+    pub fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        self.path.clone()
     }
 }
 
@@ -31,19 +36,21 @@ impl Deref for TempSqlite {
     type Target = Path;
 
     fn deref(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl AsRef<Path> for TempSqlite {
     fn as_ref(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for TempSqlite {
     fn drop(&mut self) {
-        let Some(dir) = self.0.parent() else { return };
+        let Some(dir) = self.path.parent().filter(|_| !self.keep) else {
+            return;
+        };
         if std::thread::panicking() {
             eprintln!("the test's SQLite database is kept in {}", dir.display());
         } else {
