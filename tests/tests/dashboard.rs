@@ -58,6 +58,26 @@ fn dashboard_path() -> String {
     format!("/dashboard/{crn}")
 }
 
+/// A browser visiting the instance page at `broker` without a session: to IAM, which signs the
+/// user in, and back to the callback; returns the callback's answer.
+async fn through_iam(browser: &Client, broker: &RunningBroker) -> Response {
+    let page = format!("{}{}", broker.url(), dashboard_path());
+    let first = browser.get(page).send().await.unwrap();
+    let state_cookie = cookies(&first);
+    let at_iam = browser.get(location(&first)).send().await.unwrap();
+    assert_eq!(at_iam.status(), StatusCode::SEE_OTHER);
+    let callback = browser.get(location(&at_iam)).header(COOKIE, &state_cookie);
+    callback.send().await.unwrap()
+}
+
+/// Signs the user in at `broker` (IAM permits the instance) and returns the session cookie.
+async fn sign_in(browser: &Client, broker: &RunningBroker) -> String {
+    let callback = through_iam(browser, broker).await;
+    assert!(callback.status().is_redirection(), "{}", callback.status());
+    assert_eq!(location(&callback), dashboard_path());
+    cookies(&callback)
+}
+
 #[tokio::test]
 async fn unauthenticated_dashboard_visit_is_redirected_to_iam_authorize() {
     let iam = FakeIam::start().await;
@@ -86,19 +106,7 @@ async fn permitted_user_signs_in_through_iam_and_sees_the_instance_page() {
     let browser = browser();
     let page = format!("{}{}", broker.url(), dashboard_path());
 
-    let first = browser.get(&page).send().await.unwrap();
-    let state_cookie = cookies(&first);
-    let at_iam = browser.get(location(&first)).send().await.unwrap();
-    assert_eq!(at_iam.status(), StatusCode::SEE_OTHER);
-    let callback = browser
-        .get(location(&at_iam))
-        .header(COOKIE, &state_cookie)
-        .send()
-        .await
-        .unwrap();
-    assert!(callback.status().is_redirection(), "{}", callback.status());
-    assert_eq!(location(&callback), dashboard_path());
-    let session = cookies(&callback);
+    let session = sign_in(&browser, &broker).await;
 
     let shown = browser
         .get(&page)
@@ -116,20 +124,7 @@ async fn permitted_user_signs_in_through_iam_and_sees_the_instance_page() {
 async fn user_iam_does_not_permit_gets_403_and_no_page() {
     let iam = FakeIam::start().await;
     let broker = dashboard_broker(&iam).await;
-    let browser = browser();
-    let first = browser
-        .get(format!("{}{}", broker.url(), dashboard_path()))
-        .send()
-        .await
-        .unwrap();
-    let state_cookie = cookies(&first);
-    let at_iam = browser.get(location(&first)).send().await.unwrap();
-    let callback = browser
-        .get(location(&at_iam))
-        .header(COOKIE, &state_cookie)
-        .send()
-        .await
-        .unwrap();
+    let callback = through_iam(&browser(), &broker).await;
     assert_eq!(callback.status(), StatusCode::FORBIDDEN);
     assert!(!callback.text().await.unwrap().contains(USER));
     broker.stop().await;
@@ -146,25 +141,6 @@ async fn dashboard_is_off_unless_configured() {
     // Not a dashboard route: the OSB service answers, and asks for credentials first.
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     broker.stop().await;
-}
-
-/// Signs the user in at `broker` (IAM permits the instance) and returns the session cookie.
-async fn sign_in(browser: &Client, broker: &RunningBroker) -> String {
-    let first = browser
-        .get(format!("{}{}", broker.url(), dashboard_path()))
-        .send()
-        .await
-        .unwrap();
-    let state_cookie = cookies(&first);
-    let at_iam = browser.get(location(&first)).send().await.unwrap();
-    let callback = browser
-        .get(location(&at_iam))
-        .header(COOKIE, &state_cookie)
-        .send()
-        .await
-        .unwrap();
-    assert!(callback.status().is_redirection(), "{}", callback.status());
-    cookies(&callback)
 }
 
 #[tokio::test]
