@@ -20,8 +20,7 @@ use osb_core::managed::{
     StoreError, Timestamp,
 };
 use store_support::{
-    INSTANCE_BEFORE_ENABLED_CHANGED_AT, assert_loaded_before_enabled_changed_at, fresh_schema,
-    postgres_url,
+    INSTANCE_BEFORE_ENABLED_CHANGED_AT, fresh_schema, old_row_loads_and_updates, postgres_url,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
@@ -338,25 +337,6 @@ async fn postgres_row_written_before_enabled_changed_at_existed_loads_and_update
     .expect("write the old row");
     pool.close().await;
 
-    let loaded = store
-        .load_instance("i-old")
-        .await
-        .expect("an old row loads")
-        .expect("kept");
-    assert_eq!(loaded.version, version);
-    assert_loaded_before_enabled_changed_at(&loaded.record);
-    let mut enabled = loaded.record;
-    enabled.enabled = true;
-    enabled.enabled_changed_at = Some(Timestamp::from_unix_millis(3_000));
-    store
-        .save_instance("i-old", Some(version), &enabled)
-        .await
-        .expect("an old row is updated at its version");
-    let reloaded = store
-        .load_instance("i-old")
-        .await
-        .expect("load")
-        .expect("kept");
-    assert_eq!(reloaded.record, enabled);
+    old_row_loads_and_updates(&store, version).await;
     store.close().await;
 }

@@ -15,9 +15,7 @@ use osb_core::managed::{
     Timestamp,
 };
 use sqlx::Connection;
-use store_support::{
-    INSTANCE_BEFORE_ENABLED_CHANGED_AT, assert_loaded_before_enabled_changed_at, sqlite_path,
-};
+use store_support::{INSTANCE_BEFORE_ENABLED_CHANGED_AT, old_row_loads_and_updates, sqlite_path};
 
 fn record(plan: &str) -> InstanceRecord {
     let now = Timestamp::from_unix_millis(1_000);
@@ -236,24 +234,5 @@ async fn sqlite_row_written_before_enabled_changed_at_existed_loads_and_updates(
         .expect("write the old row");
     older.close().await.expect("close");
 
-    let loaded = store
-        .load_instance("i-old")
-        .await
-        .expect("an old row loads")
-        .expect("kept");
-    assert_eq!(loaded.version, version);
-    assert_loaded_before_enabled_changed_at(&loaded.record);
-    let mut enabled = loaded.record;
-    enabled.enabled = true;
-    enabled.enabled_changed_at = Some(Timestamp::from_unix_millis(3_000));
-    store
-        .save_instance("i-old", Some(version), &enabled)
-        .await
-        .expect("an old row is updated at its version");
-    let reloaded = store
-        .load_instance("i-old")
-        .await
-        .expect("load")
-        .expect("kept");
-    assert_eq!(reloaded.record, enabled);
+    old_row_loads_and_updates(&store, version).await;
 }

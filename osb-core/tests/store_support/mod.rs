@@ -101,15 +101,38 @@ pub async fn postgres_store() -> Option<osb_core::managed::PostgresStore> {
 /// disabled, with no time of the change. Stored rows like it must still load.
 pub const INSTANCE_BEFORE_ENABLED_CHANGED_AT: &str = r#"{"lifecycle":{"phase":"ready","created":true,"operations":[{"token":"op-1","kind":"provision","asynchronous":false,"status":"succeeded","started_at":1000,"finished_at":2000}]},"request":{"service_id":"svc","plan_id":"small"},"plan_id":"small","enabled":false,"state_reason":"IBMCLOUD_ACCT_SUSPEND"}"#;
 
-/// Checks that `loaded` is [`INSTANCE_BEFORE_ENABLED_CHANGED_AT`], read with no change time.
-pub fn assert_loaded_before_enabled_changed_at(loaded: &osb_core::managed::InstanceRecord) {
-    assert!(!loaded.enabled, "the stored flag is kept");
+/// Checks that the row `i-old`, at `version`, holding [`INSTANCE_BEFORE_ENABLED_CHANGED_AT`],
+/// loads with no change time and is updated at its version.
+pub async fn old_row_loads_and_updates(
+    store: &impl osb_core::managed::StateStore,
+    version: osb_core::managed::Version,
+) {
+    let loaded = store
+        .load_instance("i-old")
+        .await
+        .expect("an old row loads")
+        .expect("kept");
+    assert_eq!(loaded.version, version);
+    assert!(!loaded.record.enabled, "the stored flag is kept");
     assert_eq!(
-        loaded.state_reason.as_deref(),
+        loaded.record.state_reason.as_deref(),
         Some("IBMCLOUD_ACCT_SUSPEND")
     );
     assert_eq!(
-        loaded.enabled_changed_at, None,
+        loaded.record.enabled_changed_at, None,
         "an old row has no change time"
     );
+    let mut enabled = loaded.record;
+    enabled.enabled = true;
+    enabled.enabled_changed_at = Some(osb_core::managed::Timestamp::from_unix_millis(3_000));
+    store
+        .save_instance("i-old", Some(version), &enabled)
+        .await
+        .expect("an old row is updated at its version");
+    let reloaded = store
+        .load_instance("i-old")
+        .await
+        .expect("load")
+        .expect("kept");
+    assert_eq!(reloaded.record, enabled);
 }
