@@ -2,6 +2,7 @@
 
 use super::expiry::parse_expires_at;
 use super::instance::{disabled, halted};
+use super::start::Started;
 use super::tasks::Target;
 use super::{Engine, MAX_ATTEMPTS, contended, internal, retry};
 use crate::binding::{BindAccepted, BindRequest, BindResponse, Binding, FetchBindingResponse};
@@ -9,7 +10,7 @@ use crate::broker::RequestContext;
 use crate::error::BrokerError;
 use crate::managed::clock::Timestamp;
 use crate::managed::logic::{OperationKind, ServiceLogic};
-use crate::managed::record::{BindingRecord, OperationRecord, Outcome, Phase, bind_identical};
+use crate::managed::record::{BindingRecord, Outcome, Phase, bind_identical};
 use crate::managed::store::{StateStore, Version};
 use crate::operation::OperationToken;
 
@@ -116,39 +117,33 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 }
                 claim @ (Claim::Fresh | Claim::TakenOver) => claim,
             };
-            let deadline = asynchronous
-                .then(|| core.deadline(&request.service_id, &request.plan_id, now))
-                .flatten();
-            let operation = OperationRecord::start(
+            let start = core.start(
                 OperationKind::Bind,
                 asynchronous,
+                &request.service_id,
+                &request.plan_id,
                 now,
-                deadline,
-                core.lease(now),
             );
-            let token = operation.token.clone();
-            let record = BindingRecord::new(request.clone(), operation);
-            if let Err(err) = core
-                .store
-                .save_binding(instance_id, binding_id, expected, &record)
-                .await
-            {
-                self.return_claim(instance_id, binding_id, claim).await;
-                retry(err)?;
-                continue;
-            }
-            if !asynchronous {
-                return self
+            let started = self
+                .start_binding(
+                    instance_id,
+                    binding_id,
+                    expected,
+                    claim,
+                    start,
+                    |operation| BindingRecord::new(request.clone(), operation),
+                )
+                .await?;
+            return match started {
+                Started::Conflict => continue,
+                Started::Inline(token) => self
                     .create_binding(instance_id, binding_id, &token)
                     .await
-                    .map(BindResponse::Created);
-            }
-            let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
-            self.spawn_work(target, OperationKind::Bind, token.clone())
-                .await;
-            return Ok(BindResponse::Accepted(BindAccepted {
-                operation: Some(token),
-            }));
+                    .map(BindResponse::Created),
+                Started::Accepted(token) => Ok(BindResponse::Accepted(BindAccepted {
+                    operation: Some(token),
+                })),
+            };
         }
         Err(contended())
     }

@@ -3,14 +3,15 @@
 use super::binding::Claim;
 use super::instance::halted;
 use super::settings::DeleteDuringCreate;
+use super::start::Started;
 use super::tasks::Target;
-use super::{Engine, HALTED, MAX_ATTEMPTS, contended, retry};
+use super::{Engine, HALTED, MAX_ATTEMPTS, contended};
 use crate::binding::UnbindResponse;
 use crate::broker::RequestContext;
 use crate::deprovision::DeprovisionResponse;
 use crate::error::BrokerError;
 use crate::managed::logic::{OperationKind, ServiceLogic};
-use crate::managed::record::{Lifecycle, OperationRecord, Outcome};
+use crate::managed::record::{Lifecycle, Outcome};
 use crate::managed::store::StateStore;
 use crate::operation::OperationToken;
 
@@ -101,44 +102,34 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             let Some(current) = current else {
                 return Err(BrokerError::gone());
             };
-            let mut record = current.record;
-            let deadline = asynchronous
-                .then(|| core.deadline(record.service_id(), &record.plan_id, now))
-                .flatten();
-            let operation = OperationRecord::start(
-                OperationKind::Deprovision,
-                asynchronous,
-                now,
-                deadline,
-                core.lease(now),
-            );
-            let token = operation.token.clone();
-            record.lifecycle.begin(operation, now, HALTED);
-            record.binding_operations.clear();
-            if let Err(err) = core
-                .store
-                .save_instance(instance_id, Some(current.version), &record)
-                .await
-            {
-                retry(err)?;
-                continue;
-            }
-            if let Some(create) = &halts {
-                self.abort(create);
-            }
-            if !asynchronous {
-                self.delete_instance(instance_id, &token).await?;
-                return Ok(DeprovisionResponse::Deleted);
-            }
-            self.spawn_work(
-                Target::Instance(instance_id.to_owned()),
-                OperationKind::Deprovision,
-                token.clone(),
-            )
-            .await;
-            return Ok(DeprovisionResponse::Accepted {
-                operation: Some(token),
-            });
+            let record = &current.record;
+            let start = core
+                .start(
+                    OperationKind::Deprovision,
+                    asynchronous,
+                    record.service_id(),
+                    &record.plan_id,
+                    now,
+                )
+                .halting(halts);
+            let started = self
+                .start_instance(instance_id, Some(current.version), start, |operation| {
+                    let mut record = current.record;
+                    record.lifecycle.begin(operation, now, HALTED);
+                    record.binding_operations.clear();
+                    record
+                })
+                .await?;
+            return match started {
+                Started::Conflict => continue,
+                Started::Inline(token) => self
+                    .delete_instance(instance_id, &token)
+                    .await
+                    .map(|()| DeprovisionResponse::Deleted),
+                Started::Accepted(token) => Ok(DeprovisionResponse::Accepted {
+                    operation: Some(token),
+                }),
+            };
         }
         Err(contended())
     }
@@ -232,41 +223,40 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 Claim::Conflict | Claim::Busy => continue,
                 claim @ (Claim::Fresh | Claim::TakenOver) => claim,
             };
-            let mut record = current.record;
-            let deadline = asynchronous
-                .then(|| core.deadline(&record.request.service_id, &record.request.plan_id, now))
-                .flatten();
-            let operation = OperationRecord::start(
-                OperationKind::Unbind,
-                asynchronous,
-                now,
-                deadline,
-                core.lease(now),
-            );
-            let token = operation.token.clone();
-            record.lifecycle.begin(operation, now, HALTED);
-            if let Err(err) = core
-                .store
-                .save_binding(instance_id, binding_id, Some(current.version), &record)
-                .await
-            {
-                self.return_claim(instance_id, binding_id, claim).await;
-                retry(err)?;
-                continue;
-            }
-            if let Some(create) = &halts {
-                self.abort(create);
-            }
-            let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
-            if !asynchronous {
-                self.delete_binding(instance_id, binding_id, &token).await?;
-                return Ok(UnbindResponse::Deleted);
-            }
-            self.spawn_work(target, OperationKind::Unbind, token.clone())
-                .await;
-            return Ok(UnbindResponse::Accepted {
-                operation: Some(token),
-            });
+            let request = &current.record.request;
+            let start = core
+                .start(
+                    OperationKind::Unbind,
+                    asynchronous,
+                    &request.service_id,
+                    &request.plan_id,
+                    now,
+                )
+                .halting(halts);
+            let started = self
+                .start_binding(
+                    instance_id,
+                    binding_id,
+                    Some(current.version),
+                    claim,
+                    start,
+                    |operation| {
+                        let mut record = current.record;
+                        record.lifecycle.begin(operation, now, HALTED);
+                        record
+                    },
+                )
+                .await?;
+            return match started {
+                Started::Conflict => continue,
+                Started::Inline(token) => self
+                    .delete_binding(instance_id, binding_id, &token)
+                    .await
+                    .map(|()| UnbindResponse::Deleted),
+                Started::Accepted(token) => Ok(UnbindResponse::Accepted {
+                    operation: Some(token),
+                }),
+            };
         }
         Err(contended())
     }
@@ -300,7 +290,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
 mod tests {
     use super::*;
     use crate::managed::clock::Timestamp;
-    use crate::managed::record::Lease;
+    use crate::managed::record::{Lease, OperationRecord};
 
     fn life(kind: OperationKind) -> Lifecycle {
         let now = Timestamp::from_unix_millis(0);

@@ -1,14 +1,15 @@
 //! Provision, update and fetch of instances (NOTES.md §13 steps 4, 5 and 11).
 
+use super::start::Started;
 use super::tasks::Target;
-use super::{Engine, HALTED, MAX_ATTEMPTS, contended, retry};
+use super::{Engine, HALTED, MAX_ATTEMPTS, contended};
 use crate::broker::RequestContext;
 use crate::catalog::Catalog;
 use crate::error::BrokerError;
 use crate::instance::FetchInstanceResponse;
 use crate::managed::logic::{OperationKind, ServiceLogic};
 use crate::managed::record::{
-    InstanceRecord, OperationRecord, Outcome, Phase, provision_identical, update_identical,
+    InstanceRecord, Outcome, Phase, provision_identical, update_identical,
 };
 use crate::managed::store::StateStore;
 use crate::operation::OperationToken;
@@ -54,44 +55,33 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 return Err(BrokerError::async_required());
             }
             let now = core.now();
-            let deadline = asynchronous
-                .then(|| core.deadline(&request.service_id, &request.plan_id, now))
-                .flatten();
-            let operation = OperationRecord::start(
+            let start = core.start(
                 OperationKind::Provision,
                 asynchronous,
+                &request.service_id,
+                &request.plan_id,
                 now,
-                deadline,
-                core.lease(now),
             );
-            let token = operation.token.clone();
-            let mut record = InstanceRecord::new(request.clone(), operation);
-            record.dashboard_url = core.logic.dashboard_url(instance_id, &request);
-            if let Err(err) = core
-                .store
-                .save_instance(instance_id, expected, &record)
-                .await
-            {
-                retry(err)?;
-                continue;
-            }
-            if !asynchronous {
-                return self
+            let dashboard_url = core.logic.dashboard_url(instance_id, &request);
+            let started = self
+                .start_instance(instance_id, expected, start, |operation| {
+                    let mut record = InstanceRecord::new(request.clone(), operation);
+                    record.dashboard_url.clone_from(&dashboard_url);
+                    record
+                })
+                .await?;
+            return match started {
+                Started::Conflict => continue,
+                Started::Inline(token) => self
                     .create_instance(instance_id, &token)
                     .await
-                    .map(ProvisionResponse::Created);
-            }
-            self.spawn_work(
-                Target::Instance(instance_id.to_owned()),
-                OperationKind::Provision,
-                token.clone(),
-            )
-            .await;
-            return Ok(ProvisionResponse::Accepted(ProvisionAccepted {
-                dashboard_url: record.dashboard_url,
-                operation: Some(token),
-                metadata: None,
-            }));
+                    .map(ProvisionResponse::Created),
+                Started::Accepted(token) => Ok(ProvisionResponse::Accepted(ProvisionAccepted {
+                    dashboard_url,
+                    operation: Some(token),
+                    metadata: None,
+                })),
+            };
         }
         Err(contended())
     }
@@ -197,43 +187,31 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             if asynchronous && !ctx.accepts_incomplete {
                 return Err(BrokerError::async_required());
             }
-            let deadline = asynchronous
-                .then(|| core.deadline(record.service_id(), plan_id, now))
-                .flatten();
-            let operation = OperationRecord::start(
+            let start = core.start(
                 OperationKind::Update,
                 asynchronous,
+                record.service_id(),
+                plan_id,
                 now,
-                deadline,
-                core.lease(now),
             );
-            let token = operation.token.clone();
-            let mut record = current.record.clone();
-            record.lifecycle.begin(operation, now, HALTED);
-            record.pending_update = Some(request.clone());
-            if let Err(err) = core
-                .store
-                .save_instance(instance_id, Some(current.version), &record)
-                .await
-            {
-                retry(err)?;
-                continue;
-            }
-            if !asynchronous {
-                return self
+            let started = self
+                .start_instance(instance_id, Some(current.version), start, |operation| {
+                    let mut record = current.record.clone();
+                    record.lifecycle.begin(operation, now, HALTED);
+                    record.pending_update = Some(request.clone());
+                    record
+                })
+                .await?;
+            return match started {
+                Started::Conflict => continue,
+                Started::Inline(token) => self
                     .update_instance(instance_id, &token)
                     .await
-                    .map(UpdateResponse::Updated);
-            }
-            self.spawn_work(
-                Target::Instance(instance_id.to_owned()),
-                OperationKind::Update,
-                token.clone(),
-            )
-            .await;
-            return Ok(UpdateResponse::Accepted(UpdateAccepted::with_operation(
-                token,
-            )));
+                    .map(UpdateResponse::Updated),
+                Started::Accepted(token) => Ok(UpdateResponse::Accepted(
+                    UpdateAccepted::with_operation(token),
+                )),
+            };
         }
         Err(contended())
     }

@@ -8,6 +8,7 @@ mod expiry;
 mod instance;
 mod poll;
 mod settings;
+mod start;
 mod state;
 mod tasks;
 
