@@ -153,9 +153,14 @@ fn iam_message(code: &Option<String>, message: &Option<String>) -> String {
 ///
 /// let client = ApiKeyClient::builder(ApiKey::new("…from your secret store…"))
 ///     .environment(&Environment::STAGING)
-///     .build();
+///     .build()?;
 /// assert_eq!(client.token_url(), "https://iam.test.cloud.ibm.com/identity/token");
 /// // `client.token().await?.authorization()?` is the header for IBM Cloud APIs.
+///
+/// // Never in clear text to another host.
+/// let plain = ApiKeyClient::builder(ApiKey::new("k")).token_url("http://iam.example.com/identity/token");
+/// assert!(plain.build().is_err());
+/// # Ok::<(), osb_iam::apikey::InvalidTokenUrl>(())
 /// ```
 #[derive(Clone)]
 pub struct ApiKeyClient {
@@ -181,7 +186,8 @@ struct Cached {
 impl ApiKeyClient {
     /// A client for production IAM with the defaults.
     pub fn new(api_key: ApiKey) -> Self {
-        Self::builder(api_key).build()
+        // The default token URL is production's, an https URL: nothing to check.
+        Self::builder(api_key).finish()
     }
 
     /// Starts configuring a client.
@@ -403,7 +409,23 @@ impl ApiKeyClientBuilder {
     }
 
     /// Builds the client (nothing is fetched yet).
-    pub fn build(self) -> ApiKeyClient {
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidTokenUrl`] when the token URL is not `https` (plain `http` only on a loopback
+    /// host): the API key must never travel in clear text.
+    pub fn build(self) -> Result<ApiKeyClient, InvalidTokenUrl> {
+        let parsed = reqwest::Url::parse(&self.token_url).ok();
+        let https = parsed.as_ref().is_some_and(|url| url.scheme() == "https");
+        if !https && !crate::environment::is_loopback_http(&self.token_url) {
+            return Err(InvalidTokenUrl {
+                url: self.token_url,
+            });
+        }
+        Ok(self.finish())
+    }
+
+    fn finish(self) -> ApiKeyClient {
         ApiKeyClient {
             inner: Arc::new(Inner {
                 api_key: self.api_key,
@@ -415,4 +437,12 @@ impl ApiKeyClientBuilder {
             }),
         }
     }
+}
+
+/// The token URL given to [`ApiKeyClientBuilder`] is not `https` (nor plain `http` on a
+/// loopback host).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid IAM token URL `{url}`: it must be https (plain http only on a loopback host)")]
+pub struct InvalidTokenUrl {
+    url: String,
 }

@@ -29,6 +29,7 @@ fn client(server: &FakeEndpoint) -> ApiKeyClient {
     ApiKeyClient::builder(ApiKey::new(API_KEY))
         .token_url(server.url("/identity/token"))
         .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -139,7 +140,8 @@ async fn non_json_error_and_garbage_answers_are_errors() {
 async fn unreachable_iam_is_an_error() {
     let client = ApiKeyClient::builder(ApiKey::new(API_KEY))
         .token_url(support::closed_port_url().await)
-        .build();
+        .build()
+        .unwrap();
     let error = client.token().await.unwrap_err();
     assert!(matches!(error, ApiKeyError::Unreachable(_)));
     assert!(!format!("{error:?}").contains(API_KEY));

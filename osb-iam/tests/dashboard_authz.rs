@@ -29,6 +29,7 @@ fn tokens(iam: &FakeIam, key: &str) -> ApiKeyClient {
     ApiKeyClient::builder(ApiKey::new(key))
         .token_url(iam.url("/identity/token"))
         .build()
+        .unwrap()
 }
 
 #[tokio::test]

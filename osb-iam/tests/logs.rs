@@ -60,7 +60,8 @@ async fn api_key_and_access_token_never_reach_a_log_line() {
     .await;
     let client = ApiKeyClient::builder(ApiKey::new(API_KEY))
         .token_url(server.url("/identity/token"))
-        .build();
+        .build()
+        .unwrap();
     client.token().await.unwrap();
     server.answer(Canned::json(
         400,

@@ -93,7 +93,7 @@ async fn bearer_off_lets_only_basic_in_and_fetches_nothing() {
 }
 
 #[tokio::test]
-async fn unreachable_iam_at_start_is_logged_not_fatal() {
+async fn unreachable_iam_at_start_is_not_fatal() {
     let mut settings = Settings::default();
     settings.iam_jwks_url = Some(closed_port_url().await);
     settings.iam_identities = vec!["crn-x".to_owned()];
@@ -342,18 +342,48 @@ async fn dashboard_on_configures_the_guard_and_its_callback() {
 
     let mut relative = dashboard_settings(&iam);
     relative.dashboard_redirect_url = Some("/auth/callback".to_owned());
-    let err = relative.start().await.unwrap_err();
-    assert!(matches!(err, Error::Dashboard(_)), "{err:?}");
+    let err = relative.start().await.unwrap_err().to_string();
+    let setting = "BROKER_DASHBOARD_REDIRECT_URL (dashboard_redirect_url)";
+    assert_eq!(err, format!("{setting} is unusable: not an absolute URL"));
     // IAM on loopback does not make a plain-http broker elsewhere acceptable: its session
     // cookie would travel in clear text.
     let mut plain = dashboard_settings(&iam);
     plain.dashboard_redirect_url = Some("http://broker.example.com/auth/callback".to_owned());
-    let err = plain.start().await.unwrap_err();
-    assert!(matches!(err, Error::Dashboard(_)), "{err:?}");
+    let err = plain.start().await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{setting} is unusable: it must be https")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("broker.example.com"),
+        "no value in messages: {err}"
+    );
 }
 
 #[tokio::test]
-async fn dashboard_session_key_from_settings_is_used() {
+async fn credentials_in_a_url_or_whitespace_around_a_setting_are_refused() {
+    let mut settings = Settings::default();
+    settings.iam_api_key = Some(API_KEY.parse().unwrap());
+    settings.metering_url = Some("https://user:s3cret@billing.example.com".to_owned());
+    let err = settings.start().await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "BROKER_METERING_URL (metering_url) is unusable: credentials do not belong in the URL"
+    );
+    let mut settings = Settings::default();
+    settings.iam_jwks_url = Some("https://iam.cloud.ibm.com/identity/keys".to_owned());
+    settings.iam_identities = vec!["crn-x".to_owned()];
+    settings.iam_issuer = Some("https://iam.cloud.ibm.com/identity ".to_owned());
+    let err = settings.start().await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "BROKER_IAM_ISSUER (iam_issuer) is unusable: it has whitespace around it"
+    );
+}
+
+#[tokio::test]
+async fn a_session_key_from_the_settings_is_accepted() {
+    // That replicas sharing it share sessions is proven end to end (tests/tests/dashboard.rs).
     let iam = FakeEndpoint::jwks(&[key(0)]).await;
     let mut settings = dashboard_settings(&iam);
     settings.dashboard_session_key = Some(SessionKey::from_base64(&"a2V5".repeat(16)).unwrap()); // 48 bytes
@@ -398,7 +428,7 @@ async fn metering_starts_only_when_on_and_stops_with_shutdown() {
 }
 
 #[test]
-fn display_lists_what_is_on_and_debug_hides_secrets() {
+fn the_summary_lists_what_is_on_and_debug_hides_secrets() {
     let mut settings = Settings::default();
     assert_eq!(settings.summary(), "");
     settings.iam_jwks_url = Some("https://iam.cloud.ibm.com/identity/keys".to_owned());
@@ -418,5 +448,8 @@ fn display_lists_what_is_on_and_debug_hides_secrets() {
     );
     let debug = format!("{settings:?}");
     assert!(!debug.contains("s3cret"), "{debug}");
-    assert!(debug.contains("client"), "{debug}");
+    assert!(
+        debug.contains(r#"dashboard_client_id: Some("client")"#),
+        "{debug}"
+    );
 }

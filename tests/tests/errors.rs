@@ -308,3 +308,19 @@ async fn the_development_password_is_refused_off_loopback() {
         .unwrap_err();
     assert!(err.to_string().contains("set BROKER_PASSWORD"), "{err}");
 }
+
+#[tokio::test]
+async fn an_empty_password_is_refused_and_the_development_one_is_fine_on_loopback() {
+    let mut config = test_config();
+    config.password = String::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = minimal_broker::serve(listener, config, async {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("must not be empty"), "{err}");
+
+    let mut config = test_config();
+    config.password = minimal_broker::config::DEV_PASSWORD.to_owned();
+    let broker = RunningBroker::start(config).await;
+    broker.stop().await;
+}

@@ -121,7 +121,7 @@ impl ServiceLogic for Databases {
         // UUID v4: 122 bits from the operating system's random source.
         let secret = || uuid::Uuid::new_v4().simple().to_string();
         let (username, password) = (format!("u{}", &secret()[..12]), secret());
-        let database = id.replace(|c: char| !c.is_ascii_alphanumeric(), "_"); // one per instance
+        let database = id.replace(|c: char| !c.is_ascii_alphanumeric(), "_"); // from the instance
         let uri = format!("postgres://{username}:{password}@db.{DASHBOARD_HOST}:5432/{database}");
         let credentials = json!({"uri": uri, "username": username, "password": password});
         Ok(Binding::with_credentials(credentials.as_object().cloned().unwrap_or_default()))

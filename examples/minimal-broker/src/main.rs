@@ -12,12 +12,10 @@ async fn main() -> ExitCode {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,osb_tower=debug".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    if let Err(err) = run(config).await {
-        let causes = std::iter::successors(err.source(), |cause| cause.source());
-        eprintln!("minimal-broker: {err}{}", causes.map(|c| format!(": {c}")).collect::<String>());
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    let Err(err) = run(config).await else { return ExitCode::SUCCESS };
+    let causes = std::iter::successors(err.source(), |cause| cause.source());
+    eprintln!("minimal-broker: {err}{}", causes.map(|c| format!(": {c}")).collect::<String>());
+    ExitCode::FAILURE
 }
 
 async fn run(config: Config) -> Result<(), Error> {

@@ -42,14 +42,16 @@ async fn dashboard(Extension(broker): Extension<Broker>, user: Extension<Dashboa
 ///
 /// # Errors
 ///
-/// When a setting is unusable (the development password is refused off loopback), the store
+/// When a setting is unusable (an empty password, or the development one off loopback), the store
 /// cannot be opened, or the server fails.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    if config.password == DEV_PASSWORD && !listener.local_addr()?.ip().is_loopback() {
+    if config.username.is_empty() || config.password.is_empty() {
+        return Err("BROKER_USERNAME and BROKER_PASSWORD must not be empty".into());
+    } else if config.password == DEV_PASSWORD && !listener.local_addr()?.ip().is_loopback() {
         return Err("the development password is for loopback only: set BROKER_PASSWORD".into());
     }
     let mut ibm = config.ibm.start().await?;
@@ -71,7 +73,7 @@ pub async fn serve(
     let meter = move |instance: MeteredInstance, hour: Window| {
         std::future::ready(Ok::<_, MeterError>(counter.logic().usage(&instance, hour)))
     };
-    ibm.start_metering(SERVICE_ID, [METERED_PLAN_ID], Arc::new(broker.store().clone()), meter)?;
+    ibm.start_metering(SERVICE_ID, [METERED_PLAN_ID], broker.store().clone(), meter)?;
     let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     ibm.shutdown().await;
     broker.shutdown().await;

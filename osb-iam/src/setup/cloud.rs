@@ -100,7 +100,8 @@ impl IbmCloud {
     /// Starts reporting usage when metering is on (does nothing otherwise): a
     /// [`UsageReporter`](crate::metering::UsageReporter) with its default settings for the
     /// service `resource_id` (the offering's id in the catalog), measuring the instances of
-    /// `metered_plans` with `meter`, its outbox in `store` (the broker's state store). It runs
+    /// `metered_plans` with `meter`, its outbox in `store` (the broker's state store, e.g. a
+    /// clone of `Managed::store()`, or an `Arc` of it). It runs
     /// until [`shutdown`](Self::shutdown); [`reporter`](Self::reporter) reads its metrics.
     ///
     /// # Errors
@@ -144,7 +145,7 @@ impl IbmCloud {
         &mut self,
         resource_id: impl Into<String>,
         metered_plans: impl IntoIterator<Item = P>,
-        store: std::sync::Arc<S>,
+        store: S,
         meter: impl crate::metering::Meter,
     ) -> Result<(), super::Error>
     where
@@ -161,6 +162,7 @@ impl IbmCloud {
         else {
             return Ok(());
         };
+        let store = std::sync::Arc::new(store);
         let mut reporter = crate::metering::UsageReporter::builder(client, store, meter);
         for plan in metered_plans {
             reporter = reporter.metered_plan(plan);

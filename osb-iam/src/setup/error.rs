@@ -5,43 +5,59 @@ use std::fmt;
 /// One of the [`Settings`](super::Settings), named in errors by its environment variable and
 /// its field: `BROKER_IAM_JWKS_URL (iam_jwks_url)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Setting(&'static str);
+pub struct Setting {
+    env_var: &'static str,
+    field: &'static str,
+}
+
+macro_rules! settings {
+    ($($(#[$cfg:meta])* $name:ident = $env:literal, $field:literal;)*) => {
+        impl Setting {
+            $(
+                #[doc = concat!("`", $env, "` (`", $field, "`).")]
+                $(#[$cfg])*
+                pub const $name: Self = Self { env_var: $env, field: $field };
+            )*
+        }
+    };
+}
+
+settings! {
+    IAM_URL = "BROKER_IAM_URL", "iam_url";
+    IAM_JWKS_URL = "BROKER_IAM_JWKS_URL", "iam_jwks_url";
+    IAM_ISSUER = "BROKER_IAM_ISSUER", "iam_issuer";
+    IAM_IDENTITIES = "BROKER_IAM_IDENTITIES", "iam_identities";
+    IAM_API_KEY = "BROKER_IAM_API_KEY", "iam_api_key";
+    #[cfg(feature = "dashboard")]
+    DASHBOARD_CLIENT_ID = "BROKER_DASHBOARD_CLIENT_ID", "dashboard_client_id";
+    #[cfg(feature = "dashboard")]
+    DASHBOARD_CLIENT_SECRET = "BROKER_DASHBOARD_CLIENT_SECRET", "dashboard_client_secret";
+    #[cfg(feature = "dashboard")]
+    DASHBOARD_REDIRECT_URL = "BROKER_DASHBOARD_REDIRECT_URL", "dashboard_redirect_url";
+    #[cfg(feature = "dashboard")]
+    DASHBOARD_SESSION_KEY = "BROKER_DASHBOARD_SESSION_KEY", "dashboard_session_key";
+    #[cfg(feature = "dashboard")]
+    SERVICE_NAME = "BROKER_SERVICE_NAME", "service_name";
+    #[cfg(feature = "metering")]
+    METERING_URL = "BROKER_METERING_URL", "metering_url";
+}
 
 impl Setting {
-    pub(super) const IAM_URL: Self = Self("BROKER_IAM_URL");
-    pub(super) const IAM_JWKS_URL: Self = Self("BROKER_IAM_JWKS_URL");
-    pub(super) const IAM_ISSUER: Self = Self("BROKER_IAM_ISSUER");
-    pub(super) const IAM_IDENTITIES: Self = Self("BROKER_IAM_IDENTITIES");
-    #[cfg(any(feature = "dashboard", feature = "metering"))]
-    pub(super) const IAM_API_KEY: Self = Self("BROKER_IAM_API_KEY");
-    #[cfg(feature = "dashboard")]
-    pub(super) const DASHBOARD_CLIENT_ID: Self = Self("BROKER_DASHBOARD_CLIENT_ID");
-    #[cfg(feature = "dashboard")]
-    pub(super) const DASHBOARD_CLIENT_SECRET: Self = Self("BROKER_DASHBOARD_CLIENT_SECRET");
-    #[cfg(feature = "dashboard")]
-    pub(super) const DASHBOARD_REDIRECT_URL: Self = Self("BROKER_DASHBOARD_REDIRECT_URL");
-    #[cfg(feature = "dashboard")]
-    pub(super) const DASHBOARD_SESSION_KEY: Self = Self("BROKER_DASHBOARD_SESSION_KEY");
-    #[cfg(feature = "dashboard")]
-    pub(super) const SERVICE_NAME: Self = Self("BROKER_SERVICE_NAME");
-    #[cfg(feature = "metering")]
-    pub(super) const METERING_URL: Self = Self("BROKER_METERING_URL");
-
     /// Its environment variable, e.g. `BROKER_IAM_JWKS_URL`.
     pub fn env_var(self) -> &'static str {
-        self.0
+        self.env_var
     }
 
     /// Its field of [`Settings`](super::Settings), e.g. `iam_jwks_url` (its flag is
     /// `--iam-jwks-url`).
-    pub fn field(self) -> String {
-        self.0.trim_start_matches("BROKER_").to_ascii_lowercase()
+    pub fn field(self) -> &'static str {
+        self.field
     }
 }
 
 impl fmt::Display for Setting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.0, self.field())
+        write!(f, "{} ({})", self.env_var, self.field)
     }
 }
 
@@ -81,7 +97,8 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A key, discovery or authorization URL derived from the settings is unusable.
+    /// A key, token, discovery or authorization URL derived from the settings is unusable
+    /// (not expected once the settings' own URLs passed their checks).
     #[error("an IAM URL derived from the settings is unusable")]
     DerivedUrl(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The dashboard sign-in's settings are unusable (e.g. the redirect URL).

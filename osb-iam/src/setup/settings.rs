@@ -3,9 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{Error, IbmCloud, Setting};
+use super::{Error, IbmCloud};
 use crate::apikey::{ApiKey, ApiKeyClient};
-use crate::environment::is_loopback_http;
 use crate::{Environment, Policy, Verifier};
 
 /// Production IAM, the default of [`Settings::iam_url`].
@@ -179,19 +178,6 @@ impl clap::builder::TypedValueParser for SessionKeyParser {
     }
 }
 
-/// `Ok` for an `https` URL, or plain `http` on a loopback host.
-fn check_url(setting: Setting, url: &str) -> Result<(), Error> {
-    let invalid = |reason| Error::Invalid { setting, reason };
-    let parsed = reqwest::Url::parse(url).map_err(|_| invalid("not an absolute URL"))?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback_http(url) => Ok(()),
-        _ => Err(invalid(
-            "it must be https (plain http only on a loopback host)",
-        )),
-    }
-}
-
 impl Settings {
     /// The IAM environment these settings name. A loopback `http` IAM (a local fake) is
     /// accepted; every other host needs `https`.
@@ -276,8 +262,9 @@ impl Settings {
     /// [`Error`], naming the setting: [`Empty`](Error::Empty), a capability lacking a setting
     /// ([`Missing`](Error::Missing)), a setting whose capability is off
     /// ([`Unused`](Error::Unused)), an unusable value ([`Invalid`](Error::Invalid), e.g. a
-    /// plain `http` URL off loopback), or unusable dashboard settings
-    /// ([`Dashboard`](Error::Dashboard)).
+    /// plain `http` URL off loopback), unusable dashboard settings
+    /// ([`Dashboard`](Error::Dashboard)), or, should a URL derived from checked settings still
+    /// be refused by its client, [`DerivedUrl`](Error::DerivedUrl).
     ///
     /// # Panics
     ///
@@ -293,7 +280,9 @@ impl Settings {
             None
         };
         let tokens = (self.iam_api_key.clone())
-            .map(|key| ApiKeyClient::builder(key).environment(&environment).build());
+            .map(|key| ApiKeyClient::builder(key).environment(&environment).build())
+            .transpose()
+            .map_err(|err| Error::DerivedUrl(Box::new(err)))?;
         let bearer = keys.as_ref().filter(|_| bearer_on).map(|keys| {
             let policy = Policy::iam_ids(self.iam_identities.iter().map(|id| id.trim().to_owned()));
             Verifier::builder(keys.clone(), policy)
@@ -331,126 +320,6 @@ impl Settings {
         })
     }
 
-    /// Every check of the settings that needs no network.
-    fn check(&self) -> Result<(), Error> {
-        self.check_not_empty()?;
-        let missing = |capability, missing| Error::Missing {
-            capability,
-            missing,
-        };
-        let unused = |setting, switch| Error::Unused { setting, switch };
-        check_url(Setting::IAM_URL, self.iam_url.trim())?;
-        if let Some(url) = &self.iam_jwks_url {
-            check_url(Setting::IAM_JWKS_URL, url)?;
-        }
-        if let Some(issuer) = &self.iam_issuer {
-            check_url(Setting::IAM_ISSUER, issuer)?;
-        }
-        match (self.bearer_enabled(), self.iam_identities.is_empty()) {
-            (true, true) => return Err(missing(Setting::IAM_JWKS_URL, Setting::IAM_IDENTITIES)),
-            (false, false) => return Err(unused(Setting::IAM_IDENTITIES, Setting::IAM_JWKS_URL)),
-            _ => {}
-        }
-        if self
-            .iam_identities
-            .iter()
-            .any(|id| id.trim().starts_with("crn:"))
-        {
-            return Err(Error::Invalid {
-                setting: Setting::IAM_IDENTITIES,
-                reason: "the iam_id of a CRN is `crn-<CRN>`, with `crn-` before the CRN",
-            });
-        }
-        #[cfg(feature = "dashboard")]
-        {
-            let on = self.dashboard_enabled();
-            let switch = Setting::DASHBOARD_CLIENT_ID;
-            let needed = [
-                (
-                    Setting::DASHBOARD_CLIENT_SECRET,
-                    self.dashboard_client_secret.is_some(),
-                ),
-                (
-                    Setting::DASHBOARD_REDIRECT_URL,
-                    self.dashboard_redirect_url.is_some(),
-                ),
-                (Setting::SERVICE_NAME, self.service_name.is_some()),
-                (Setting::IAM_API_KEY, self.iam_api_key.is_some()),
-            ];
-            for (setting, given) in needed {
-                if on && !given {
-                    return Err(missing(switch, setting));
-                }
-            }
-            let optional = [
-                (
-                    Setting::DASHBOARD_CLIENT_SECRET,
-                    self.dashboard_client_secret.is_some(),
-                ),
-                (
-                    Setting::DASHBOARD_REDIRECT_URL,
-                    self.dashboard_redirect_url.is_some(),
-                ),
-                (
-                    Setting::DASHBOARD_SESSION_KEY,
-                    self.dashboard_session_key.is_some(),
-                ),
-                (Setting::SERVICE_NAME, self.service_name.is_some()),
-            ];
-            if let Some((setting, _)) = optional.into_iter().find(|(_, given)| !on && *given) {
-                return Err(unused(setting, switch));
-            }
-        }
-        #[cfg(feature = "metering")]
-        if let Some(url) = &self.metering_url {
-            check_url(Setting::METERING_URL, url)?;
-            if self.iam_api_key.is_none() {
-                return Err(missing(Setting::METERING_URL, Setting::IAM_API_KEY));
-            }
-        }
-        Ok(())
-    }
-
-    /// Refuses a given but empty setting: never a usable value, and a likely configuration
-    /// slip (`BROKER_X=` in a deployment file).
-    fn check_not_empty(&self) -> Result<(), Error> {
-        let mut given: Vec<(Setting, &str)> = vec![(Setting::IAM_URL, &self.iam_url)];
-        let optional = [
-            (Setting::IAM_JWKS_URL, &self.iam_jwks_url),
-            (Setting::IAM_ISSUER, &self.iam_issuer),
-            #[cfg(feature = "dashboard")]
-            (Setting::DASHBOARD_CLIENT_ID, &self.dashboard_client_id),
-            #[cfg(feature = "dashboard")]
-            (
-                Setting::DASHBOARD_CLIENT_SECRET,
-                &self.dashboard_client_secret,
-            ),
-            #[cfg(feature = "dashboard")]
-            (
-                Setting::DASHBOARD_REDIRECT_URL,
-                &self.dashboard_redirect_url,
-            ),
-            #[cfg(feature = "dashboard")]
-            (Setting::SERVICE_NAME, &self.service_name),
-            #[cfg(feature = "metering")]
-            (Setting::METERING_URL, &self.metering_url),
-        ];
-        given.extend(
-            optional
-                .iter()
-                .filter_map(|(name, value)| Some((*name, value.as_deref()?))),
-        );
-        given.extend(
-            self.iam_identities
-                .iter()
-                .map(|id| (Setting::IAM_IDENTITIES, id.as_str())),
-        );
-        match given.into_iter().find(|(_, value)| value.trim().is_empty()) {
-            Some((setting, _)) => Err(Error::Empty { setting }),
-            None => Ok(()),
-        }
-    }
-
     /// The dashboard guard: any IBM Cloud user may sign in, the access check
     /// (`<service name>.dashboard.view` on the instance) decides who sees which instance.
     /// [`check`](Self::check) made sure every setting it reads is there.
@@ -462,21 +331,21 @@ impl Settings {
         tokens: &ApiKeyClient,
     ) -> Result<crate::DashboardAuth, Error> {
         let missing = |setting| Error::Missing {
-            capability: Setting::DASHBOARD_CLIENT_ID,
+            capability: super::Setting::DASHBOARD_CLIENT_ID,
             missing: setting,
         };
         let id = self
             .dashboard_client_id
             .as_deref()
-            .ok_or(missing(Setting::DASHBOARD_CLIENT_ID))?;
+            .ok_or(missing(super::Setting::DASHBOARD_CLIENT_ID))?;
         let secret = (self.dashboard_client_secret.as_deref())
-            .ok_or(missing(Setting::DASHBOARD_CLIENT_SECRET))?;
+            .ok_or(missing(super::Setting::DASHBOARD_CLIENT_SECRET))?;
         let redirect = (self.dashboard_redirect_url.as_deref())
-            .ok_or(missing(Setting::DASHBOARD_REDIRECT_URL))?;
+            .ok_or(missing(super::Setting::DASHBOARD_REDIRECT_URL))?;
         let service = self
             .service_name
             .as_deref()
-            .ok_or(missing(Setting::SERVICE_NAME))?;
+            .ok_or(missing(super::Setting::SERVICE_NAME))?;
         let derived = |err| Error::DerivedUrl(Box::new(err));
         let verifier = Verifier::builder(keys.clone(), Policy::insecure_any_identity())
             .issuer(environment.issuer())
@@ -489,7 +358,7 @@ impl Settings {
         let discovery = environment.discovery().map_err(derived)?;
         let mut auth =
             crate::DashboardAuth::builder(id, secret, redirect, verifier).discovery(discovery);
-        if is_loopback_http(redirect) {
+        if crate::environment::is_loopback_http(redirect) {
             // The broker itself on loopback over plain http (a local run or a test): cookies
             // cannot be `Secure` there. Any other redirect URL must be https.
             auth = auth.insecure_allow_http();

@@ -177,7 +177,8 @@ impl FakeIam {
     pub fn authz(&self) -> AuthzClient {
         let tokens = ApiKeyClient::builder(ApiKey::new(PROVIDER_API_KEY))
             .token_url(self.url("/identity/token"))
-            .build();
+            .build()
+            .unwrap();
         AuthzClient::builder(tokens)
             .url(self.url("/v2/authz"))
             .insecure_allow_http()

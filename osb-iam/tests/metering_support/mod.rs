@@ -106,7 +106,8 @@ impl FakeMetering {
     pub fn client(&self, clock: Arc<dyn Clock>) -> MeteringClient {
         let tokens = ApiKeyClient::builder(ApiKey::new(API_KEY))
             .token_url(self.token_url())
-            .build();
+            .build()
+            .unwrap();
         MeteringClient::builder(RESOURCE_ID, tokens)
             .base_url(self.base_url())
             .timeout(Duration::from_millis(500))

@@ -60,13 +60,20 @@ struct Pair {
     user: String,
     user_digest: [u8; 32],
     password_digest: [u8; 32],
+    /// `false` for an empty user name or password: such a pair never matches.
+    usable: bool,
 }
 
 impl Pair {
     fn new(user: String, password: &str) -> Self {
+        let usable = !user.is_empty() && !password.is_empty();
+        if !usable {
+            tracing::warn!(user = %user, "Basic credentials with an empty user name or password admit nobody");
+        }
         Self {
             user_digest: digest(user.as_bytes()),
             password_digest: digest(password.as_bytes()),
+            usable,
             user,
         }
     }
@@ -91,7 +98,9 @@ impl Basic {
     /// Accepts `user` with `password`; the realm is `osb` until [`realm`](Self::realm) changes it.
     ///
     /// A user name that holds a `:` can never match, because the client's `user:password` is
-    /// split at the first colon ([RFC 7617 §2]).
+    /// split at the first colon ([RFC 7617 §2]). Neither can an empty user name or password
+    /// (logged as a warning): an unset secret in a deployment must not open the broker to
+    /// anyone who sends `user:` with nothing after the colon.
     ///
     /// [RFC 7617 §2]: https://www.rfc-editor.org/rfc/rfc7617#section-2
     pub fn new(user: impl Into<String>, password: impl AsRef<str>) -> Self {
@@ -151,7 +160,8 @@ impl Basic {
         let user = digest(user);
         let password = digest(password);
         let found = self.pairs.iter().fold(Choice::from(0), |found, pair| {
-            found | (pair.user_digest.ct_eq(&user) & pair.password_digest.ct_eq(&password))
+            let usable = Choice::from(u8::from(pair.usable));
+            found | (pair.user_digest.ct_eq(&user) & pair.password_digest.ct_eq(&password) & usable)
         });
         found.into()
     }
@@ -280,6 +290,17 @@ mod tests {
         assert!(check(&basic, &[&basic_header("new", "two")]).is_ok());
         let mixed = check(&basic, &[&basic_header("old", "two")]).unwrap_err();
         assert_eq!(failure(mixed), Some(BasicFailure::WrongCredentials));
+    }
+
+    #[test]
+    fn an_empty_password_or_user_name_admits_nobody() {
+        let basic = Basic::new("broker", "").with_credentials("", "secret");
+        for (user, password) in [("broker", ""), ("", "secret"), ("", "")] {
+            let refused = check(&basic, &[&basic_header(user, password)]).unwrap_err();
+            assert_eq!(failure(refused), Some(BasicFailure::WrongCredentials));
+        }
+        let rotated = basic.with_credentials("broker", "secret");
+        assert!(check(&rotated, &[&basic_header("broker", "secret")]).is_ok());
     }
 
     #[test]

@@ -214,7 +214,8 @@ impl<L: ServiceLogic, S: StateStore> Managed<L, S> {
         }
         let period = period.max(Duration::from_millis(1));
         // The recovery just ran: the maintenance's first round is one period away.
-        self.spawn_maintenance_at(tokio::time::Instant::now() + period, period);
+        let now = tokio::time::Instant::now();
+        self.spawn_maintenance_at(now.checked_add(period).unwrap_or(now), period);
         Ok(settled)
     }
 

@@ -105,8 +105,18 @@ impl clap::builder::TypedValueParser for StoreUrlParser {
         value: &std::ffi::OsStr,
     ) -> Result<StoreUrl, clap::Error> {
         let refuse = |reason: &dyn std::fmt::Display| {
-            let name = arg.and_then(clap::Arg::get_long);
-            let name = name.map_or_else(|| "the store URL".to_owned(), |long| format!("--{long}"));
+            let long = arg
+                .and_then(clap::Arg::get_long)
+                .map(|long| format!("--{long}"));
+            let env = arg
+                .and_then(clap::Arg::get_env)
+                .and_then(|env| env.to_str());
+            let name = match (long, env) {
+                (Some(long), Some(env)) => format!("{long} ({env})"),
+                (Some(long), None) => long,
+                (None, Some(env)) => env.to_owned(),
+                (None, None) => "the store URL".to_owned(),
+            };
             let message = format!("invalid value for {name}: {reason}\n");
             clap::Error::raw(clap::error::ErrorKind::ValueValidation, message)
         };
@@ -119,23 +129,36 @@ impl FromStr for StoreUrl {
     type Err = InvalidStoreUrl;
 
     fn from_str(url: &str) -> Result<Self, InvalidStoreUrl> {
-        if url == "memory:" {
+        // Schemes are case-insensitive (RFC 3986 §3.1).
+        let strip = |prefix: &str| {
+            let head = url.get(..prefix.len())?;
+            head.eq_ignore_ascii_case(prefix)
+                .then(|| &url[prefix.len()..])
+        };
+        if strip("memory:") == Some("") {
             return Ok(Self::Memory);
         }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if strip("postgres://")
+            .or_else(|| strip("postgresql://"))
+            .is_some()
+        {
             return Ok(Self::Postgres(url.to_owned()));
         }
-        match url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        match strip("sqlite://").or_else(|| strip("sqlite:")) {
             Some(path) if !path.is_empty() => Ok(Self::Sqlite(path.into())),
-            _ => Err(InvalidStoreUrl {
-                scheme: url
-                    .split_once(':')
-                    .map_or("", |(scheme, _)| scheme)
-                    .to_owned(),
-            }),
+            _ => {
+                // Named only when it looks like a URL scheme (RFC 3986 §3.1): what precedes the
+                // first `:` of other text (`password=… host=::1`) may be a secret.
+                let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+                let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+                let scheme = if is_scheme { scheme } else { "" };
+                Err(InvalidStoreUrl {
+                    scheme: scheme.to_owned(),
+                })
+            }
         }
     }
 }
@@ -276,14 +299,34 @@ mod tests {
             StoreUrl::Sqlite("a.db".into())
         );
         assert_eq!("memory:".parse::<StoreUrl>().unwrap(), StoreUrl::Memory);
+        // Schemes are case-insensitive.
+        assert_eq!(
+            "SQLite:a.db".parse::<StoreUrl>().unwrap(),
+            StoreUrl::Sqlite("a.db".into())
+        );
+        assert!(matches!(
+            "POSTGRES://db/x".parse::<StoreUrl>(),
+            Ok(StoreUrl::Postgres(_))
+        ));
     }
 
     #[test]
     fn unknown_or_empty_urls_are_refused_without_echoing_them() {
-        for url in ["mysql://u:s3cret@db/x", "sqlite:", "", "memory"] {
+        for url in [
+            "mysql://u:s3cret@db/x",
+            "sqlite:",
+            "",
+            "memory",
+            "password=s3cret host=::1",
+        ] {
             let err = url.parse::<StoreUrl>().unwrap_err();
-            assert!(!err.to_string().contains("s3cret"));
+            assert!(!err.to_string().contains("s3cret"), "{err}");
         }
+        let err = "mysql://u:s3cret@db/x".parse::<StoreUrl>().unwrap_err();
+        assert!(
+            err.to_string().starts_with("`mysql` is not a store URL"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

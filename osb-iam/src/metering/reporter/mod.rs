@@ -77,6 +77,12 @@ pub enum ReporterConfigError {
 ///   hour itself is measured for it anyway, one record per instance id and hour). IBM Cloud
 ///   names instances by CRNs that carry a new GUID for every instance, so this does not happen
 ///   there.
+/// - **A plan change** is judged by the plan at collection time: an instance moved off a
+///   metered plan during an hour is not measured for that hour, one moved onto it is measured
+///   for the whole hour (the meter decides what it used).
+/// - **The create time** comes from the record's recent operations (the last eight): an
+///   instance that had more operations after its create by the time an old hour is collected
+///   (a catch-up after a long outage) counts as created before that hour.
 /// - **Deliver** ([`deliver`](Self::deliver), continuously when started): due outbox records go
 ///   to IBM in batches of 100. A record leaves the outbox only when IBM accepted it or already
 ///   had it (409); a refused record is kept with the reason ([`rejected`](Self::rejected)); a
