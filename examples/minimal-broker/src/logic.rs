@@ -11,6 +11,7 @@ use osb_core::{UpdateRequest, UpdatedInstance};
 use osb_iam::dashboard::DashboardPath;
 use osb_iam::metering::{Measure, MeteredInstance, Window};
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::Error;
 
@@ -119,9 +120,10 @@ impl ServiceLogic for Databases {
     async fn create_binding(&self, id: &str, _: &str, _: &BindRequest) -> Bound {
         self.count_call(id);
         // UUID v4: 122 bits from the operating system's random source.
-        let secret = || uuid::Uuid::new_v4().simple().to_string();
+        let secret = || Uuid::new_v4().simple().to_string();
         let (username, password) = (format!("u{}", &secret()[..12]), secret());
-        let database = id.replace(|c: char| !c.is_ascii_alphanumeric(), "_"); // from the instance
+        // One database per instance, named by a UUID v5 of its id (a CRN is too long a name).
+        let database = format!("db_{}", Uuid::new_v5(&Uuid::NAMESPACE_OID, id.as_bytes()).simple());
         let uri = format!("postgres://{username}:{password}@db.{DASHBOARD_HOST}:5432/{database}");
         let credentials = json!({"uri": uri, "username": username, "password": password});
         Ok(Binding::with_credentials(credentials.as_object().cloned().unwrap_or_default()))
