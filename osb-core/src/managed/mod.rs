@@ -234,13 +234,19 @@
 //!   says the kind of work may be re-run, this replica takes the lease over and runs it again;
 //!   otherwise it is recorded `failed` with a description saying the outcome is unknown, so the
 //!   platform cleans up (orphan mitigation). Nothing stays `in progress` forever.
-//! - A delete accepted during a running create (the default) records the create `failed`,
-//!   stops its work if it runs in this process (another replica notices at its next lease
-//!   renewal), and calls the logic's delete. A create that still finishes afterwards deletes
-//!   what it made, unless the id was provisioned anew meanwhile. Across replicas, the halted
-//!   create may thus run for up to one renewal period beside the delete: make creates and
-//!   deletes of one id safe to overlap (e.g. idempotent, keyed by the instance id), as orphan
-//!   mitigation already requires of deletes.
+//! - A delete accepted during a running create (the default) records the create `failed` in
+//!   the same write that starts the delete, and answers as usual (202 and polling, or the
+//!   synchronous delete's answer once it is done). The logic's create and delete of one id never
+//!   run at the same time: if the create runs in this process, its work is stopped at once and
+//!   the logic's delete runs right away; if it runs on another replica, that replica notices at
+//!   its next lease renewal, stops the work and records that it stopped
+//!   ([`OperationRecord::stopping`]), and only then does the logic's delete run, or once the
+//!   create's lease has expired when that replica died. The delete thus waits about one
+//!   renewal period (at most a lease duration), polling the store; its plan's
+//!   `maximum_polling_duration` still bounds it. A create that finished just before it noticed
+//!   deletes what it made before it records that it stopped. The same holds for an unbind
+//!   halting a bind. Work the logic hands to tasks of its own is its own to stop when the
+//!   adapter drops the create's future.
 //!
 //! # State
 //!

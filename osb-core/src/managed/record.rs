@@ -115,6 +115,12 @@ pub struct OperationRecord {
     /// The owner's lease while running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// For a create or bind halted by a delete while another replica ran it: that replica's
+    /// lease, kept until the replica records that its work stopped. The delete calls the logic
+    /// only once this is cleared or the lease has expired. `None` otherwise, and in records
+    /// stored before this field existed (they still load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping: Option<Lease>,
 }
 
 impl OperationRecord {
@@ -138,6 +144,7 @@ impl OperationRecord {
             finished_at: None,
             deadline,
             lease: Some(lease),
+            stopping: None,
         }
     }
 
@@ -230,7 +237,9 @@ impl Lifecycle {
 
     /// Starts `operation` on an existing resource. A delete halts a running create: the create
     /// is recorded `failed` with `halt_description` (spec.md "Deprovisioning": the net effect of
-    /// a delete accepted during a create MUST be to halt it).
+    /// a delete accepted during a create MUST be to halt it), and its owner's lease, if still
+    /// live at `now`, moves to [`OperationRecord::stopping`] until the owner records that its
+    /// work stopped ([`Lifecycle::stopped`]).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by the adapter
     pub(crate) fn begin(
         &mut self,
@@ -240,7 +249,9 @@ impl Lifecycle {
     ) {
         if operation.kind.deletes() {
             if let Some(create) = self.operations.last_mut().filter(|op| op.is_running()) {
+                let lease = create.lease.take().filter(|lease| !lease.is_expired(now));
                 close(create, now, Some(halt_description.to_owned()));
+                create.stopping = lease;
             }
             self.phase = Phase::Deleting;
         }
@@ -317,6 +328,39 @@ impl Lifecycle {
                 _ => false,
             },
             _ => false,
+        }
+    }
+
+    /// The create or bind halted by the delete `token` whose work may still run, if any: the
+    /// operation just before the delete, while it has [`OperationRecord::stopping`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by the adapter
+    pub(crate) fn stopping_before(&self, token: &OperationToken) -> Option<&OperationRecord> {
+        let delete = self.operations.iter().position(|op| &op.token == token)?;
+        let halted = self.operations.get(delete.checked_sub(1)?)?;
+        (halted.kind.creates() && halted.stopping.is_some()).then_some(halted)
+    }
+
+    /// Records that `owner` stopped the work of operation `token`, halted by a delete. Returns
+    /// `false` (and changes nothing) when no delete waits for `owner` to stop that work.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // used by the adapter
+    pub(crate) fn stopped(&mut self, token: &OperationToken, owner: &str) -> bool {
+        let Some(op) = self
+            .operations
+            .iter_mut()
+            .rev()
+            .find(|op| &op.token == token)
+        else {
+            return false;
+        };
+        if op
+            .stopping
+            .as_ref()
+            .is_some_and(|lease| lease.owner == owner)
+        {
+            op.stopping = None;
+            true
+        } else {
+            false
         }
     }
 
@@ -540,6 +584,44 @@ mod tests {
             Timestamp::from_unix_millis(2),
             Duration::ZERO
         ));
+    }
+
+    #[test]
+    fn halted_create_stays_stopping_until_its_owner_stopped() {
+        let mut life = Lifecycle::creating(op(OperationKind::Provision));
+        let create = life.operations[0].token.clone();
+        let delete = op(OperationKind::Deprovision);
+        let token = delete.token.clone();
+        life.begin(delete, Timestamp::from_unix_millis(1), "halted");
+        let halted = life.stopping_before(&token).unwrap();
+        assert_eq!(halted.token, create);
+        assert_eq!(halted.lease, None);
+        assert_eq!(halted.stopping.as_ref().unwrap().owner, "me");
+        assert!(!life.stopped(&create, "someone else"));
+        assert!(life.stopping_before(&token).is_some());
+        assert!(life.stopped(&create, "me"));
+        assert!(life.stopping_before(&token).is_none());
+        assert!(!life.stopped(&create, "me"), "recorded once");
+    }
+
+    #[test]
+    fn halted_create_with_an_expired_lease_is_not_stopping() {
+        let mut life = Lifecycle::creating(op(OperationKind::Provision));
+        let delete = op(OperationKind::Deprovision);
+        let token = delete.token.clone();
+        // The create's lease ended at 10.
+        life.begin(delete, Timestamp::from_unix_millis(10), "halted");
+        assert!(life.stopping_before(&token).is_none());
+    }
+
+    #[test]
+    fn operation_record_without_stopping_loads() {
+        let stored = r#"{"token":"op-1","kind":"provision","asynchronous":true,
+            "status":"failed","started_at":1000,"finished_at":2000}"#;
+        let record: OperationRecord = serde_json::from_str(stored).unwrap();
+        assert_eq!(record.stopping, None);
+        let written = serde_json::to_value(&record).unwrap();
+        assert!(written.get("stopping").is_none());
     }
 
     #[test]

@@ -192,8 +192,25 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         }
     }
 
-    /// Runs the bind `token`.
+    /// Runs the bind `token`. When it ends without recording an outcome (halted by an unbind),
+    /// records that its work stopped, for the unbind that waits for it on another replica.
     pub(super) async fn create_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        token: &OperationToken,
+    ) -> Result<Binding, BrokerError> {
+        let bound = self
+            .run_create_binding(instance_id, binding_id, token)
+            .await;
+        if bound.is_err() {
+            let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
+            self.record_stopped(&target, token).await;
+        }
+        bound
+    }
+
+    async fn run_create_binding(
         &self,
         instance_id: &str,
         binding_id: &str,

@@ -102,6 +102,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             let Some(current) = current else {
                 return Err(BrokerError::gone());
             };
+            let halted_here = self.halted_here(halts.as_ref());
             let record = &current.record;
             let start = core
                 .start(
@@ -116,6 +117,9 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 .start_instance(instance_id, Some(current.version), start, |operation| {
                     let mut record = current.record;
                     record.lifecycle.begin(operation, now, HALTED);
+                    if let Some(create) = &halted_here {
+                        record.lifecycle.stopped(create, &core.owner);
+                    }
                     record.binding_operations.clear();
                     record
                 })
@@ -144,7 +148,11 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let target = Target::Instance(instance_id.to_owned());
         let local = self.enter_local(token);
         let record = self.owned_instance(instance_id, token).await?;
-        let work = core.logic.delete_instance(instance_id, &record);
+        let stopped = self.until_stopped(&target, &record.lifecycle, token);
+        let work = async {
+            stopped.await;
+            core.logic.delete_instance(instance_id, &record).await
+        };
         self.run_owned(&target, token, &local, work, |err| Outcome {
             failure: Some(err.error().description().to_owned()),
             instance_usable: err.instance_usable(),
@@ -223,6 +231,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 Claim::Conflict | Claim::Busy => continue,
                 claim @ (Claim::Fresh | Claim::TakenOver) => claim,
             };
+            let halted_here = self.halted_here(halts.as_ref());
             let request = &current.record.request;
             let start = core
                 .start(
@@ -243,6 +252,9 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                     |operation| {
                         let mut record = current.record;
                         record.lifecycle.begin(operation, now, HALTED);
+                        if let Some(bind) = &halted_here {
+                            record.lifecycle.stopped(bind, &core.owner);
+                        }
                         record
                     },
                 )
@@ -272,7 +284,13 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let target = Target::Binding(instance_id.to_owned(), binding_id.to_owned());
         let local = self.enter_local(token);
         let record = self.owned_binding(instance_id, binding_id, token).await?;
-        let work = core.logic.delete_binding(instance_id, binding_id, &record);
+        let stopped = self.until_stopped(&target, &record.lifecycle, token);
+        let work = async {
+            stopped.await;
+            core.logic
+                .delete_binding(instance_id, binding_id, &record)
+                .await
+        };
         self.run_owned(&target, token, &local, work, |err| {
             Outcome::failed(err.description())
         })

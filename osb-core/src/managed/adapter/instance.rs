@@ -86,8 +86,23 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         Err(contended())
     }
 
-    /// Runs the provision `token` of an instance recorded as creating.
+    /// Runs the provision `token` of an instance recorded as creating. When it ends without
+    /// recording an outcome (halted by a delete), records that its work stopped, for the delete
+    /// that waits for it on another replica.
     pub(super) async fn create_instance(
+        &self,
+        instance_id: &str,
+        token: &OperationToken,
+    ) -> Result<ProvisionedInstance, BrokerError> {
+        let created = self.run_create_instance(instance_id, token).await;
+        if created.is_err() {
+            let target = Target::Instance(instance_id.to_owned());
+            self.record_stopped(&target, token).await;
+        }
+        created
+    }
+
+    async fn run_create_instance(
         &self,
         instance_id: &str,
         token: &OperationToken,

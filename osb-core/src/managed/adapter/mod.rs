@@ -5,6 +5,7 @@ mod binding;
 mod builder;
 mod delete;
 mod expiry;
+mod halt;
 mod instance;
 mod poll;
 mod settings;

@@ -1,0 +1,125 @@
+//! A delete halting a create (or an unbind halting a bind) that runs on another replica: the
+//! delete calls the logic only once that replica has stopped the work and recorded so, or its
+//! lease has expired, so the logic's create and delete of one id never overlap.
+
+use std::time::Duration;
+
+use super::Engine;
+use super::tasks::Target;
+use crate::error::BrokerError;
+use crate::managed::logic::ServiceLogic;
+use crate::managed::record::Lifecycle;
+use crate::managed::store::StateStore;
+use crate::operation::OperationToken;
+
+/// How often a delete polls the store while it waits for a halted operation's replica to stop
+/// its work: a quarter of the lease renewal period, at least [`STOP_POLL_MIN`] and at most
+/// [`STOP_POLL_MAX`].
+const STOP_POLL_MIN: Duration = Duration::from_millis(1);
+/// See [`STOP_POLL_MIN`].
+const STOP_POLL_MAX: Duration = Duration::from_secs(1);
+
+impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
+    /// Of the running create or bind `halts`, the token if its work runs in this process: the
+    /// delete halting it stops that work itself, right after recording the halt, so it records
+    /// at once that the work stopped rather than wait for it.
+    pub(super) fn halted_here(&self, halts: Option<&OperationToken>) -> Option<OperationToken> {
+        halts.filter(|token| self.is_local(token)).cloned()
+    }
+
+    /// Records that this replica stopped the work of operation `token` after a delete halted it
+    /// ([`Lifecycle::stopped`]), so that the delete, waiting in [`Engine::until_stopped`] on
+    /// another replica, calls the logic now. Best effort: if the write fails, the delete waits
+    /// for the lease to expire instead.
+    pub(super) async fn record_stopped(&self, target: &Target, token: &OperationToken) {
+        let owner = &self.core.owner;
+        let recorded = match target {
+            Target::Instance(iid) => {
+                self.modify_instance(iid, |r| r.lifecycle.stopped(token, owner))
+                    .await
+            }
+            Target::Binding(iid, bid) => {
+                self.modify_binding(iid, bid, |r| r.lifecycle.stopped(token, owner))
+                    .await
+            }
+        };
+        match recorded {
+            Ok(true) => {
+                tracing::debug!(operation = %token, "recorded that a halted operation stopped")
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!(
+                operation = %token,
+                error = %err,
+                cause = err.cause_chain().as_deref(),
+                "recording that a halted operation stopped failed; its delete waits for the lease to expire"
+            ),
+        }
+    }
+
+    /// Waits until the work of the create or bind that the delete `token` halted has stopped, if
+    /// it ran on another replica: until that replica recorded so ([`Engine::record_stopped`], at
+    /// its next lease renewal) or the lease it held has expired (the replica died). Never longer
+    /// than that lease: the halted operation can no longer renew it. `lifecycle` is the
+    /// resource as the delete loaded it. A store failure while polling is logged and polling
+    /// goes on; the delete's own deadline still applies (its lease renewals check it).
+    pub(super) async fn until_stopped(
+        &self,
+        target: &Target,
+        lifecycle: &Lifecycle,
+        token: &OperationToken,
+    ) {
+        let Some((halted, lease)) = lifecycle
+            .stopping_before(token)
+            .and_then(|op| Some((op.token.clone(), op.stopping.clone()?)))
+        else {
+            return;
+        };
+        let settings = &self.core.settings;
+        let period = (settings.lease_renewal / 4).clamp(STOP_POLL_MIN, STOP_POLL_MAX);
+        tracing::debug!(
+            operation = %token,
+            halted = %halted,
+            owner = %lease.owner,
+            "waiting for the replica of a halted operation to stop its work"
+        );
+        loop {
+            if lease.is_expired(self.core.now()) {
+                tracing::info!(
+                    operation = %token,
+                    halted = %halted,
+                    owner = %lease.owner,
+                    "the replica of a halted operation did not record that it stopped before its lease expired"
+                );
+                return;
+            }
+            let loaded = match target {
+                Target::Instance(iid) => self
+                    .core
+                    .store
+                    .load_instance(iid)
+                    .await
+                    .map(|c| c.map(|c| c.record.lifecycle)),
+                Target::Binding(iid, bid) => self
+                    .core
+                    .store
+                    .load_binding(iid, bid)
+                    .await
+                    .map(|c| c.map(|c| c.record.lifecycle)),
+            };
+            match loaded {
+                Ok(Some(life)) if life.stopping_before(token).is_some() => {}
+                Ok(_) => return,
+                Err(err) => {
+                    let err = BrokerError::internal(err);
+                    tracing::warn!(
+                        operation = %token,
+                        cause = err.cause_chain().as_deref(),
+                        "loading a record while waiting for a halted operation to stop failed"
+                    );
+                }
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
+}
