@@ -415,9 +415,7 @@ impl ApiKeyClientBuilder {
     /// [`InvalidTokenUrl`] when the token URL is not `https` (plain `http` only on a loopback
     /// host): the API key must never travel in clear text.
     pub fn build(self) -> Result<ApiKeyClient, InvalidTokenUrl> {
-        let parsed = reqwest::Url::parse(&self.token_url).ok();
-        let https = parsed.as_ref().is_some_and(|url| url.scheme() == "https");
-        if !https && !crate::environment::is_loopback_http(&self.token_url) {
+        if !crate::environment::is_https_or_loopback_http(&self.token_url) {
             return Err(InvalidTokenUrl {
                 url: self.token_url,
             });

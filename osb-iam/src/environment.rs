@@ -198,6 +198,12 @@ impl Environment {
     }
 }
 
+/// Where this crate sends secrets (API keys, tokens, cookies): an `https` URL, or plain
+/// `http` on a loopback host.
+pub(crate) fn is_https_or_loopback_http(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|parsed| parsed.scheme() == "https") || is_loopback_http(url)
+}
+
 /// `http://` with a loopback host: `localhost`, an IPv4 `127.x.y.z` or `[::1]`.
 pub(crate) fn is_loopback_http(url: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(url) else {

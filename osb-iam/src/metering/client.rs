@@ -461,19 +461,10 @@ impl MeteringClientBuilder {
     /// [`InvalidBaseUrl`] when the base URL does not parse, or is plain `http` on a host that
     /// is not loopback.
     pub fn build(self) -> Result<MeteringClient, InvalidBaseUrl> {
-        let mut url = reqwest::Url::parse(&self.base_url).map_err(|_| InvalidBaseUrl)?;
-        let loopback = url.host_str().is_some_and(|host| {
-            host == "localhost"
-                || host
-                    .trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        });
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            _ => return Err(InvalidBaseUrl),
+        if !crate::environment::is_https_or_loopback_http(&self.base_url) {
+            return Err(InvalidBaseUrl);
         }
+        let mut url = reqwest::Url::parse(&self.base_url).map_err(|_| InvalidBaseUrl)?;
         url.path_segments_mut()
             .map_err(|_| InvalidBaseUrl)?
             .pop_if_empty()

@@ -1,7 +1,7 @@
 //! The checks [`Settings::start`] makes before touching the network.
 
 use super::{Error, Setting, Settings};
-use crate::environment::is_loopback_http;
+use crate::environment::is_https_or_loopback_http;
 
 /// `Ok` for an `https` URL without credentials in it, or plain `http` on a loopback host.
 fn check_url(setting: Setting, url: &str) -> Result<(), Error> {
@@ -11,13 +11,22 @@ fn check_url(setting: Setting, url: &str) -> Result<(), Error> {
         // They would be printed and logged with the URL.
         return Err(invalid("credentials do not belong in the URL"));
     }
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback_http(url) => Ok(()),
-        _ => Err(invalid(
+    if is_https_or_loopback_http(url) {
+        Ok(())
+    } else {
+        Err(invalid(
             "it must be https (plain http only on a loopback host)",
-        )),
+        ))
     }
+}
+
+/// What [`Settings::dashboard_required`] found.
+#[cfg(feature = "dashboard")]
+pub(super) struct DashboardRequired<'a> {
+    pub(super) client_id: &'a str,
+    pub(super) client_secret: &'a str,
+    pub(super) redirect_url: &'a str,
+    pub(super) service_name: &'a str,
 }
 
 impl Settings {
@@ -66,35 +75,32 @@ impl Settings {
     /// The dashboard's settings: all there when it is on, none when it is off.
     #[cfg(feature = "dashboard")]
     fn check_dashboard(&self) -> Result<(), Error> {
-        let (on, switch) = (self.dashboard_enabled(), Setting::DASHBOARD_CLIENT_ID);
-        let given = [
-            (
-                Setting::DASHBOARD_CLIENT_SECRET,
-                self.dashboard_client_secret.is_some(),
-                true,
-            ),
-            (
-                Setting::DASHBOARD_REDIRECT_URL,
-                self.dashboard_redirect_url.is_some(),
-                true,
-            ),
-            (Setting::SERVICE_NAME, self.service_name.is_some(), true),
-            (
-                Setting::DASHBOARD_SESSION_KEY,
-                self.dashboard_session_key.is_some(),
-                false,
-            ),
-            (Setting::IAM_API_KEY, self.iam_api_key.is_some(), true),
-        ];
-        for (setting, is_given, needed) in given {
-            if on && needed && !is_given {
+        let switch = Setting::DASHBOARD_CLIENT_ID;
+        if self.dashboard_enabled() {
+            self.dashboard_required()?;
+            if self.iam_api_key.is_none() {
                 return Err(Error::Missing {
                     capability: switch,
-                    missing: setting,
+                    missing: Setting::IAM_API_KEY,
                 });
             }
-            // The API key serves metering too.
-            if !on && is_given && setting != Setting::IAM_API_KEY {
+        } else {
+            let given = [
+                (
+                    Setting::DASHBOARD_CLIENT_SECRET,
+                    self.dashboard_client_secret.is_some(),
+                ),
+                (
+                    Setting::DASHBOARD_REDIRECT_URL,
+                    self.dashboard_redirect_url.is_some(),
+                ),
+                (Setting::SERVICE_NAME, self.service_name.is_some()),
+                (
+                    Setting::DASHBOARD_SESSION_KEY,
+                    self.dashboard_session_key.is_some(),
+                ),
+            ];
+            if let Some((setting, _)) = given.into_iter().find(|(_, given)| *given) {
                 return Err(Error::Unused { setting, switch });
             }
         }
@@ -102,6 +108,31 @@ impl Settings {
             Some(url) => check_url(Setting::DASHBOARD_REDIRECT_URL, url),
             None => Ok(()),
         }
+    }
+
+    /// The settings the dashboard sign-in cannot do without: client id, client secret,
+    /// redirect URL and service name, or the first one missing.
+    #[cfg(feature = "dashboard")]
+    pub(super) fn dashboard_required(&self) -> Result<DashboardRequired<'_>, Error> {
+        fn need(value: &Option<String>, missing: Setting) -> Result<&str, Error> {
+            let capability = Setting::DASHBOARD_CLIENT_ID;
+            value.as_deref().ok_or(Error::Missing {
+                capability,
+                missing,
+            })
+        }
+        Ok(DashboardRequired {
+            client_id: need(&self.dashboard_client_id, Setting::DASHBOARD_CLIENT_ID)?,
+            client_secret: need(
+                &self.dashboard_client_secret,
+                Setting::DASHBOARD_CLIENT_SECRET,
+            )?,
+            redirect_url: need(
+                &self.dashboard_redirect_url,
+                Setting::DASHBOARD_REDIRECT_URL,
+            )?,
+            service_name: need(&self.service_name, Setting::SERVICE_NAME)?,
+        })
     }
 
     /// Refuses a given but empty setting (never a usable value, and a likely slip: `BROKER_X=`

@@ -273,7 +273,6 @@ impl Settings {
         self.check()?;
         let environment = self.environment();
         let bearer_on = self.bearer_enabled();
-        let derived = |err| Error::DerivedUrl(Box::new(err));
         let keys = if bearer_on || self.dashboard_enabled() {
             Some(environment.key_cache().map_err(derived)?)
         } else {
@@ -282,7 +281,7 @@ impl Settings {
         let tokens = (self.iam_api_key.clone())
             .map(|key| ApiKeyClient::builder(key).environment(&environment).build())
             .transpose()
-            .map_err(|err| Error::DerivedUrl(Box::new(err)))?;
+            .map_err(derived)?;
         let bearer = keys.as_ref().filter(|_| bearer_on).map(|keys| {
             let policy = Policy::iam_ids(self.iam_identities.iter().map(|id| id.trim().to_owned()));
             Verifier::builder(keys.clone(), policy)
@@ -322,7 +321,7 @@ impl Settings {
 
     /// The dashboard guard: any IBM Cloud user may sign in, the access check
     /// (`<service name>.dashboard.view` on the instance) decides who sees which instance.
-    /// [`check`](Self::check) made sure every setting it reads is there.
+    /// [`check`](Self::check) made sure its settings are there and usable.
     #[cfg(feature = "dashboard")]
     fn dashboard(
         &self,
@@ -330,23 +329,9 @@ impl Settings {
         keys: &crate::keys::KeyCache,
         tokens: &ApiKeyClient,
     ) -> Result<crate::DashboardAuth, Error> {
-        let missing = |setting| Error::Missing {
-            capability: super::Setting::DASHBOARD_CLIENT_ID,
-            missing: setting,
-        };
-        let id = self
-            .dashboard_client_id
-            .as_deref()
-            .ok_or(missing(super::Setting::DASHBOARD_CLIENT_ID))?;
-        let secret = (self.dashboard_client_secret.as_deref())
-            .ok_or(missing(super::Setting::DASHBOARD_CLIENT_SECRET))?;
-        let redirect = (self.dashboard_redirect_url.as_deref())
-            .ok_or(missing(super::Setting::DASHBOARD_REDIRECT_URL))?;
-        let service = self
-            .service_name
-            .as_deref()
-            .ok_or(missing(super::Setting::SERVICE_NAME))?;
-        let derived = |err| Error::DerivedUrl(Box::new(err));
+        let required = self.dashboard_required()?;
+        let (id, secret) = (required.client_id, required.client_secret);
+        let (redirect, service) = (required.redirect_url, required.service_name);
         let verifier = Verifier::builder(keys.clone(), Policy::insecure_any_identity())
             .issuer(environment.issuer())
             .build();
@@ -366,9 +351,7 @@ impl Settings {
         if let Some(key) = &self.dashboard_session_key {
             auth = auth.session_key(key.clone());
         }
-        let authz = authz
-            .build()
-            .map_err(|err| Error::DerivedUrl(Box::new(err)))?;
+        let authz = authz.build().map_err(derived)?;
         Ok(auth.access_check(authz, service).build()?)
     }
 }
@@ -396,4 +379,9 @@ impl std::fmt::Debug for Settings {
         debug.field("metering_url", &self.metering_url);
         debug.finish()
     }
+}
+
+/// A URL derived from checked settings that its client still refused.
+fn derived(err: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::DerivedUrl(Box::new(err))
 }
