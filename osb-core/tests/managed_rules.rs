@@ -9,6 +9,7 @@ use std::time::Duration;
 use managed_support::*;
 use osb_core::catalog::{MaintenanceInfo, Plan, Service};
 use osb_core::managed::{AfterDelete, DeleteDuringCreate, Managed, MemoryStore, StateStore};
+use osb_core::update::PreviousValues;
 use osb_core::{
     BindResponse, BindingOperationState, BrokerError, DeprovisionRequest, DeprovisionResponse,
     ErrorKind, Failure, FetchBindingRequest, FetchInstanceRequest, InstanceStateUpdate,
@@ -1704,6 +1705,48 @@ async fn context_only_update_needs_allow_context_updates() {
     let allowing = catalog_broker(true);
     provision_sync(&allowing, "i").await;
     updated(&allowing, "i", context_only).await;
+}
+
+/// `previous_values` are informational (spec.md "Previous Values Object"): the stored plan
+/// decides, whichever way they are wrong.
+#[tokio::test]
+async fn previous_values_that_contradict_the_record_decide_nothing() {
+    let broker = catalog_broker(false);
+    provision_sync(&broker, "on-sync").await;
+    let mut stale = update(Some(APP), None);
+    stale.previous_values = Some(previous_plan(FIXED));
+    updated(&broker, "on-sync", stale).await;
+    assert_eq!(fetched_plan(&broker, "on-sync").await, APP);
+    broker
+        .provision("on-fixed", provision(FIXED), &ctx(false))
+        .await
+        .unwrap();
+    let mut hopeful = update(Some(SYNC), None);
+    hopeful.previous_values = Some(previous_plan(SYNC));
+    let err = refused(&broker, "on-fixed", hopeful, ErrorKind::UnprocessableEntity).await;
+    assert!(err.description().contains("plan_updateable"), "{err}");
+}
+
+fn previous_plan(plan_id: &str) -> PreviousValues {
+    serde_json::from_value(json!({"plan_id": plan_id})).unwrap()
+}
+
+#[tokio::test]
+async fn update_repeating_only_the_stored_context_is_no_context_change() {
+    let broker = catalog_broker(false);
+    let mut request = provision(SYNC);
+    request.context = cloud_foundry_context();
+    broker.provision("i", request, &ctx(false)).await.unwrap();
+    let mut same = UpdateRequest::new(SERVICE);
+    same.context = cloud_foundry_context();
+    updated(&broker, "i", same).await;
+    let mut renamed = UpdateRequest::new(SERVICE);
+    renamed.context = serde_json::from_value(json!({
+        "platform": "cloudfoundry", "organization_guid": "org", "space_guid": "space",
+        "instance_name": "renamed again"
+    }))
+    .ok();
+    refused(&broker, "i", renamed, ErrorKind::UnprocessableEntity).await;
 }
 
 #[tokio::test]

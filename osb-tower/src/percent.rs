@@ -1,20 +1,44 @@
 //! Percent-decoding of path ids and query values, in one pass over the bytes.
 //!
-//! Same rules as the `percent-encoding` crate's decoder (`%XY` with two hex digits is the byte
-//! `0xXY`; any other `%` stays as it is; the result must be UTF-8), without its byte-at-a-time
-//! iterator: the runs between escapes are copied whole, and a value without escapes is borrowed.
+//! Strict RFC 3986 §2.1 decoding: `%XY` with two hex digits is the byte `0xXY`, and a `%` that
+//! does not start such a triplet is an error, not a literal `%`. A lenient decoder (the
+//! `percent-encoding` crate's) keeps `a%zz` as it is, which makes it an alias of the id sent as
+//! `a%25zz`; two spellings of one resource on the wire must never name two different resources,
+//! nor one resource two ways. The runs between escapes are copied whole, and a value without
+//! escapes is borrowed.
 
 use std::borrow::Cow;
 
+/// Why a value could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Invalid {
+    /// A `%` not followed by two hex digits.
+    Escape,
+    /// The decoded bytes are not UTF-8.
+    Utf8,
+    /// The decoded id holds a control character (NUL, other C0 or C1 controls, DEL): never a
+    /// character of a real id, and one that logs and stores would carry as is.
+    Control,
+}
+
+impl Invalid {
+    /// The problem, as the end of a sentence naming the value.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Self::Escape => "has a '%' that is not followed by two hex digits",
+            Self::Utf8 => "is not valid UTF-8 after percent-decoding",
+            Self::Control => "holds a control character after percent-decoding",
+        }
+    }
+}
+
 /// Decodes `raw`; with `plus_is_space`, a literal `+` is a space (form encoding, for query
 /// values; an encoded `%2B` stays a `+`).
-///
-/// `None` when the decoded bytes are not UTF-8.
-pub(crate) fn decode(raw: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
+pub(crate) fn decode(raw: &str, plus_is_space: bool) -> Result<Cow<'_, str>, Invalid> {
     let bytes = raw.as_bytes();
     let special = |b: &u8| *b == b'%' || (plus_is_space && *b == b'+');
     let Some(first) = bytes.iter().position(special) else {
-        return Some(Cow::Borrowed(raw));
+        return Ok(Cow::Borrowed(raw));
     };
     let mut out = Vec::with_capacity(bytes.len());
     let mut rest = bytes;
@@ -35,11 +59,13 @@ pub(crate) fn decode(raw: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
             out.push(high << 4 | low);
             rest = after;
         } else {
-            out.push(b'%');
+            return Err(Invalid::Escape);
         }
         run = rest.iter().position(special).unwrap_or(rest.len());
     }
-    String::from_utf8(out).ok().map(Cow::Owned)
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| Invalid::Utf8)
 }
 
 /// The value of a hex digit.
@@ -58,26 +84,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_like_the_percent_encoding_crate() {
+    fn well_formed_input_decodes_like_the_percent_encoding_crate() {
         let inputs = [
             "",
             "plain-id",
             "crn%3Av1%3Abluemix%3Apublic%3Adb%3Aus-south%3Aa%2F0123%3A%3A",
             "%2f%2F%41%7e",
-            "100%",
-            "%4",
-            "%zz%4g%%41",
+            "a%25zz",
             "a+b%2Bc",
             "%E2%9C%93",
-            "%C3%28",
-            "%FF",
-            "%",
         ];
         for input in inputs {
             let expected = percent_encoding::percent_decode_str(input)
                 .decode_utf8()
-                .ok();
-            assert_eq!(decode(input, false), expected, "{input:?}");
+                .unwrap();
+            assert_eq!(decode(input, false).unwrap(), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_percent_without_two_hex_digits_is_an_error_not_a_literal() {
+        for input in ["100%", "%4", "a%zz", "%zz%4g%%41", "%", "a%", "%%", "ok%2"] {
+            assert_eq!(decode(input, false), Err(Invalid::Escape), "{input:?}");
+            assert_eq!(decode(input, true), Err(Invalid::Escape), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_an_error() {
+        for input in ["%C3%28", "%FF", "a%80b"] {
+            assert_eq!(decode(input, false), Err(Invalid::Utf8), "{input:?}");
         }
     }
 
@@ -85,6 +121,6 @@ mod tests {
     fn plus_is_a_space_only_in_query_values() {
         assert_eq!(decode("a+b%2Bc+", true).unwrap(), "a b+c ");
         assert_eq!(decode("a+b", false).unwrap(), "a+b");
-        assert!(matches!(decode("abc", true), Some(Cow::Borrowed("abc"))));
+        assert!(matches!(decode("abc", true), Ok(Cow::Borrowed("abc"))));
     }
 }

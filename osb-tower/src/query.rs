@@ -89,10 +89,8 @@ fn missing(name: &str) -> BrokerError {
 }
 
 fn decode<'a>(key: &str, value: &'a str) -> Result<Cow<'a, str>, BrokerError> {
-    crate::percent::decode(value, true).ok_or_else(|| {
-        BrokerError::bad_request(format!(
-            "The {key} query parameter is not valid UTF-8 after percent-decoding."
-        ))
+    crate::percent::decode(value, true).map_err(|problem| {
+        BrokerError::bad_request(format!("The {key} query parameter {}.", problem.describe()))
     })
 }
 

@@ -39,27 +39,27 @@
 //! | 2 | `X-Broker-API-Originating-Identity` malformed | 400 | spec (format) |
 //! | 3 | `Content-Length` (or the body's size hint) above the limit | 413 | choice |
 //! | 3 | Query: `accepts_incomplete` neither `true` nor `false`; empty values are absent | 400 | spec |
-//! | 3 | Id segment not UTF-8 after percent-decoding | 400 | choice |
+//! | 3 | Id segment with a `%` not followed by two hex digits, not UTF-8 after percent-decoding, or holding a control character (NUL, C0, DEL, C1) | 400 | choice (RFC 3986 §2.1; never an alias of another id) |
 //! | 3 | Body read: more bytes than the limit | 413 | choice |
 //! | 3 | Body: malformed JSON, or a required field missing or empty (the description names the field or position, never a value); unknown fields ignored | 400 | spec |
+//! | 3 | Body: `context.platform` present and not a string (provision, update, bind) | 400 | spec (profile.md "Context Object") |
 //! | 4 | Provision: `service_id` in the catalog, `plan_id` a plan of it | 400 | spec |
 //! | 4 | Provision: `organization_guid`/`space_guid` missing and no `context` (always when strict) | 400 | deviation: accepted with `context` (Kubernetes-style platforms) |
 //! | 4 | Provision: `maintenance_info.version` differs from the plan's, or the plan has none | 422 `MaintenanceInfoConflict` | spec (none sent: no check) |
-//! | 5 | Update: `service_id` in the catalog; a new `plan_id` a plan of it | 400 | spec |
-//! | 5 | Update: plan change while the current plan is not `plan_updateable` | 422 | spec |
-//! | 5 | Update: context-only change without `allow_context_updates` | 422 | spec |
-//! | 5 | Update: `maintenance_info.version` vs the *target* plan's | 422 `MaintenanceInfoConflict` | spec |
+//! | 5 | Update: `service_id` in the catalog; a `plan_id` a plan of it | 400 | spec |
 //! | 6 | Bind: `service_id` in the catalog, `plan_id` a plan of it | 400 | spec |
 //! | 6 | Bind: plan not bindable | 400 | spec |
 //! | 6 | Bind: `predecessor_binding_id` on a plan that is not `binding_rotatable` | 400 | spec |
 //! | 7, 8 | Deprovision, unbind: `service_id` and `plan_id` query parameters present (never checked against the catalog: retired plans stay deletable) | 400 | spec |
 //! | 11 | Fetch instance / binding when no offering declares `instances_retrievable` / `bindings_retrievable` (the `service_id` hint's offering when it names one) | 404 | spec |
 //! | – | The broker's method: unknown resource (404/410), idempotency (200/409), busy (422), `RequiresApp` (422), … | its answer | broker |
+//! | – | Update, judged against the instance as the broker recorded it ([`UpdateRequest::check`](osb_core::UpdateRequest::check)): plan change while the current plan is not `plan_updateable` (422), context-only change without `allow_context_updates` (422), `maintenance_info.version` vs the *target* plan's (422 `MaintenanceInfoConflict`) | its answer | broker (spec; `previous_values` is informational) |
 //!
 //! Two consequences of checking the catalog in the HTTP layer, before the broker: on `PATCH`
 //! and bind a catalog `400`/`422` comes before the broker's `404` for an unknown instance (NOTES.md
 //! §13 steps 5 and 6 list the `404` between them); and `RequiresApp` is the broker's to decide
-//! (see `BindRequest::app_guid`), because only the broker knows whether it needs an app.
+//! (see `BindRequest::app_guid`), because only the broker knows whether it needs an app; the
+//! update rules that need the current plan or context are the broker's for the same reason.
 //!
 //! The answers of the broker are then shaped: `instance_usable` stays only on update and
 //! deprovision errors, `update_repeatable` only on update errors (spec.md "Service Broker
@@ -79,6 +79,7 @@ use std::ops::Range;
 use http::Method;
 use osb_core::ApiVersion;
 
+use crate::percent::Invalid;
 use crate::response::ErrorFlags;
 
 /// One endpoint of the route table, as the tracing span and response extensions name it.
@@ -332,9 +333,14 @@ pub(crate) fn route(method: &Method, path: &str, prefix: &str) -> Result<Route, 
 
 /// Percent-decodes one id segment (after the path was split, so `%2F` stays inside the id).
 ///
-/// `None` when the decoded bytes are not UTF-8.
-pub(crate) fn decode_id(raw: &str) -> Option<Cow<'_, str>> {
-    crate::percent::decode(raw, false)
+/// An error for a malformed escape, bytes that are not UTF-8, or a control character in the
+/// decoded id: each is a `400`, never another spelling of some other id.
+pub(crate) fn decode_id(raw: &str) -> Result<Cow<'_, str>, Invalid> {
+    let id = crate::percent::decode(raw, false)?;
+    if id.chars().any(char::is_control) {
+        return Err(Invalid::Control);
+    }
+    Ok(id)
 }
 
 #[cfg(test)]
@@ -417,9 +423,25 @@ mod tests {
     fn ids_are_split_before_decoding() {
         let path = "/v2/service_instances/crn%3Av1%3Aa%2Fb%3A%3A/service_bindings/k%2F1";
         let (_, instance, binding) = ok(Method::PUT, path);
-        assert_eq!(decode_id(&instance).as_deref(), Some("crn:v1:a/b::"));
-        assert_eq!(decode_id(&binding).as_deref(), Some("k/1"));
-        assert_eq!(decode_id("%FF"), None);
+        assert_eq!(decode_id(&instance).as_deref(), Ok("crn:v1:a/b::"));
+        assert_eq!(decode_id(&binding).as_deref(), Ok("k/1"));
+    }
+
+    #[test]
+    fn ids_with_bad_escapes_bytes_or_control_characters_are_refused() {
+        for (raw, problem) in [
+            ("a%zz", Invalid::Escape),
+            ("a%", Invalid::Escape),
+            ("%FF", Invalid::Utf8),
+            ("a%00b", Invalid::Control),
+            ("a%0A", Invalid::Control),
+            ("%7F", Invalid::Control),
+            ("%C2%85", Invalid::Control),
+        ] {
+            assert_eq!(decode_id(raw), Err(problem), "{raw:?}");
+        }
+        assert_eq!(decode_id("a%25zz").as_deref(), Ok("a%zz"));
+        assert_eq!(decode_id("caf%C3%A9%20x").as_deref(), Ok("café x"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Everything else (unknown instance, idempotency, busy resources, `RequiresApp`) is the broker's.
 
 use osb_core::catalog::{Plan, Service};
-use osb_core::{BindRequest, BrokerError, ProvisionRequest, UpdateRequest};
+use osb_core::{BindRequest, BrokerError, Context, ProvisionRequest, UpdateRequest};
 
 use crate::catalog::{PlanLookup, Prepared};
 
@@ -16,6 +16,7 @@ pub(crate) fn provision(
     request: &ProvisionRequest,
     strict: bool,
 ) -> Result<(), BrokerError> {
+    context_platform(request.context.as_ref())?;
     // spec.md "Provisioning" → Body: service_id and plan_id MUST be in the catalog.
     let (_, plan) = plan(catalog, &request.service_id, &request.plan_id)?;
     // spec.md: organization_guid / space_guid are REQUIRED; a deliberate deviation accepts
@@ -43,66 +44,30 @@ pub(crate) fn provision(
     )
 }
 
-/// Update (§13 step 5): service, new plan, plan_updateable, context-only, maintenance info.
+/// Update (§13 step 5), the part that needs no instance: the service is in the catalog and a
+/// `plan_id` is one of its plans.
+///
+/// Whether the plan may change, a context-only change and `maintenance_info` depend on the
+/// instance's current plan and context, which only the broker knows (`previous_values` is
+/// informational, spec.md "Previous Values Object"): the broker judges them, e.g. with
+/// [`UpdateRequest::check`] (the `Managed` adapter does).
 pub(crate) fn update(catalog: &Prepared, request: &UpdateRequest) -> Result<(), BrokerError> {
-    let service = catalog.service(&request.service_id).ok_or_else(|| {
-        BrokerError::bad_request(format!(
+    context_platform(request.context.as_ref())?;
+    if catalog.service(&request.service_id).is_none() {
+        return Err(BrokerError::bad_request(format!(
             "The service_id {:?} is not in the catalog.",
             request.service_id
-        ))
-    })?;
-    let previous_plan_id = request
-        .previous_values
-        .as_ref()
-        .and_then(|p| p.plan_id.as_deref());
-    let previous_plan = previous_plan_id.and_then(|id| service.plan(id));
-    let target_plan = match request.plan_id.as_deref() {
-        Some(plan_id) => Some(plan(catalog, &request.service_id, plan_id)?.1),
-        None => None,
-    };
-    let plan_changes = match (request.plan_id.as_deref(), previous_plan_id) {
-        (Some(new), Some(old)) => new != old,
-        // Without previous_values the current plan is the broker's knowledge, not ours.
-        _ => false,
-    };
-    if plan_changes {
-        // spec.md "Updating a Service Instance": a plan change needs plan_updateable, the
-        // current plan's value overriding the offering's.
-        let updateable = match previous_plan {
-            Some(current) => current.is_plan_updateable(service),
-            None => service.plan_updateable.unwrap_or(false),
-        };
-        if !updateable {
-            return Err(BrokerError::unprocessable(
-                "The current plan of this instance cannot be changed (plan_updateable is false).",
-            ));
-        }
+        )));
     }
-    // A `plan_id` equal to the previous one changes nothing; one we cannot compare may.
-    let plan_may_change =
-        request.plan_id.is_some() && request.plan_id.as_deref() != previous_plan_id;
-    let context_only = request.context.is_some()
-        && !plan_may_change
-        && request.parameters.is_none()
-        && request.maintenance_info.is_none();
-    if context_only && !service.allow_context_updates() {
-        // spec.md "Updating a Service Instance": context-only updates need
-        // allow_context_updates (2.15).
-        return Err(BrokerError::unprocessable(
-            "This service does not accept updates of the context alone (allow_context_updates is false).",
-        ));
-    }
-    if let Some(requested) = &request.maintenance_info {
-        // Checked against the plan the instance moves to, else the one it is on.
-        if let Some(plan) = target_plan.or(previous_plan) {
-            maintenance_info(plan, Some(&requested.version))?;
-        }
+    if let Some(plan_id) = request.plan_id.as_deref() {
+        plan(catalog, &request.service_id, plan_id)?;
     }
     Ok(())
 }
 
 /// Bind (§13 step 6): ids, bindable, rotation.
 pub(crate) fn bind(catalog: &Prepared, request: &BindRequest) -> Result<(), BrokerError> {
+    context_platform(request.context.as_ref())?;
     let (service, plan) = plan(catalog, &request.service_id, &request.plan_id)?;
     if !plan.is_bindable(service) {
         return Err(BrokerError::bad_request(format!(
@@ -118,6 +83,21 @@ pub(crate) fn bind(catalog: &Prepared, request: &BindRequest) -> Result<(), Brok
         )));
     }
     Ok(())
+}
+
+/// profile.md "Context Object": `platform` MUST be a string. The context is otherwise opaque and
+/// kept as sent (a wrongly typed profile field is tolerated), but a platform that is a number
+/// or an object is malformed, not an unknown platform. `null` counts as absent.
+fn context_platform(context: Option<&Context>) -> Result<(), BrokerError> {
+    let Some(Context::Other(map)) = context else {
+        return Ok(()); // the typed profiles were chosen by a string platform
+    };
+    match map.get("platform") {
+        None | Some(serde_json::Value::String(_) | serde_json::Value::Null) => Ok(()),
+        Some(_) => Err(BrokerError::bad_request(
+            "The request body is not valid: field `context.platform` must be a string.",
+        )),
+    }
 }
 
 /// Fetch instance (§13 step 11): 404 unless the catalog declares instances retrievable.

@@ -104,6 +104,41 @@ async fn malformed_requests_get_400() {
 }
 
 #[tokio::test]
+async fn ids_with_bad_percent_escapes_or_control_characters_get_400_and_alias_nothing() {
+    let broker = RunningBroker::start(test_config()).await;
+    let platform = broker.platform();
+    // `a%25zz` is the id `a%zz`; a lenient decoder would also read the raw `a%zz` as that id.
+    platform
+        .provision("a%zz", &provision_body(SMALL_PLAN_ID), true)
+        .await
+        .expect(201);
+    let body = provision_body(SMALL_PLAN_ID).to_string();
+    for raw in [
+        "a%zz", "a%", "a%0", "a%00b", "a%0Ab", "a%7F", "a%C2%85", "a%FF",
+    ] {
+        let path = format!("/v2/service_instances/{raw}?accepts_incomplete=true");
+        let put = platform.send_raw(Method::PUT, &path, Some(body.clone()));
+        put.await.expect_error(400, None);
+        let path = format!("/v2/service_instances/{raw}");
+        let answer = platform.send(Method::GET, &path, None).await;
+        let answer = answer.expect_error(400, None);
+        assert!(
+            answer.str("description").contains("instance_id"),
+            "{raw}: {:?}",
+            answer.body
+        );
+        let path = format!("/v2/service_instances/x/service_bindings/{raw}");
+        let bind = bind_body(SMALL_PLAN_ID, None);
+        let answer = platform.send(Method::PUT, &path, Some(&bind)).await;
+        answer.expect_error(400, None);
+    }
+    let query = "/v2/service_instances/x/last_operation?operation=op%zz";
+    let answer = platform.send(Method::GET, query, None).await;
+    answer.expect_error(400, None);
+    broker.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_instances_and_bindings_get_404_on_fetch_and_410_on_delete() {
     let broker = RunningBroker::start(test_config()).await;
     let platform = broker.platform();
@@ -266,6 +301,73 @@ async fn plan_change_away_from_a_non_updateable_plan_gets_422() {
         LARGE_PLAN_ID,
         "the plan did not change"
     );
+    broker.stop().await;
+}
+
+/// `previous_values` are informational (spec.md "Previous Values Object"): the broker's record
+/// decides whether the plan changes.
+#[tokio::test]
+async fn patch_is_judged_by_the_stored_record_not_by_previous_values() {
+    let broker = RunningBroker::start(test_config()).await;
+    let platform = broker.platform();
+    platform
+        .provision("on-small", &provision_body(SMALL_PLAN_ID), false)
+        .await
+        .expect(201);
+    // The record says SMALL (plan_updateable) and the request names SMALL: no plan change,
+    // whatever previous_values claim.
+    let stale = json!({"service_id": SERVICE_ID, "plan_id": SMALL_PLAN_ID,
+        "previous_values": {"plan_id": LARGE_PLAN_ID}, "parameters": {"size_gb": 20}});
+    platform.update("on-small", &stale, false).await.expect(200);
+    let fetched = platform.fetch_instance("on-small").await.expect(200);
+    assert_eq!(fetched.str("plan_id"), SMALL_PLAN_ID);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn patch_repeating_only_the_stored_context_is_a_no_op_success() {
+    let broker = RunningBroker::start(test_config()).await;
+    let platform = broker.platform();
+    let body = provision_body(SMALL_PLAN_ID);
+    platform.provision("ctx", &body, false).await.expect(201);
+    // The service does not allow context updates, but repeating the context changes nothing.
+    let same = json!({"service_id": SERVICE_ID, "context": body["context"]});
+    platform.update("ctx", &same, false).await.expect(200);
+    let mut renamed = body["context"].clone();
+    renamed["name"] = json!("renamed");
+    let changed = json!({"service_id": SERVICE_ID, "context": renamed});
+    let refused = platform.update("ctx", &changed, false).await;
+    let refused = refused.expect_error(422, None);
+    assert!(refused.str("description").contains("allow_context_updates"));
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn context_platform_that_is_not_a_string_gets_400() {
+    let broker = RunningBroker::start(test_config()).await;
+    let platform = broker.platform();
+    for bad in [
+        json!(5),
+        json!({"name": "ibmcloud"}),
+        json!(["ibmcloud"]),
+        json!(false),
+    ] {
+        let mut body = provision_body(SMALL_PLAN_ID);
+        body["context"]["platform"] = bad;
+        let refused = platform.provision("typed", &body, false).await;
+        let refused = refused.expect_error(400, None);
+        assert!(refused.str("description").contains("context.platform"));
+        let mut bind = bind_body(SMALL_PLAN_ID, None);
+        bind["context"] = body["context"].clone();
+        platform
+            .bind("typed", "b", &bind)
+            .await
+            .expect_error(400, None);
+    }
+    platform
+        .fetch_instance("typed")
+        .await
+        .expect_error(404, None);
     broker.stop().await;
 }
 

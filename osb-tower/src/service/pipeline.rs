@@ -451,10 +451,8 @@ async fn set_instance_state<B: ServiceBroker>(
 }
 
 fn decode<'p>(raw: &'p str, name: &str) -> Result<std::borrow::Cow<'p, str>, BrokerError> {
-    routing::decode_id(raw).ok_or_else(|| {
-        BrokerError::bad_request(format!(
-            "The {name} in the path is not valid UTF-8 after percent-decoding."
-        ))
+    routing::decode_id(raw).map_err(|problem| {
+        BrokerError::bad_request(format!("The {name} in the path {}.", problem.describe()))
     })
 }
 

@@ -4,7 +4,6 @@ use super::start::Started;
 use super::tasks::Target;
 use super::{Engine, HALTED, MAX_ATTEMPTS, contended};
 use crate::broker::RequestContext;
-use crate::catalog::Catalog;
 use crate::error::BrokerError;
 use crate::instance::FetchInstanceResponse;
 use crate::managed::logic::{OperationKind, ServiceLogic};
@@ -16,7 +15,9 @@ use crate::operation::OperationToken;
 use crate::provision::{
     ProvisionAccepted, ProvisionRequest, ProvisionResponse, ProvisionedInstance,
 };
-use crate::update::{UpdateAccepted, UpdateRequest, UpdateResponse, UpdatedInstance};
+use crate::update::{
+    CurrentInstance, UpdateAccepted, UpdateRequest, UpdateResponse, UpdatedInstance,
+};
 
 const CREATE_FAILED: &str =
     "A previous provision of this service instance failed; deprovision it before trying again.";
@@ -165,7 +166,9 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 return Err(BrokerError::not_found());
             }
             // Then what the catalog decides (400, 422), before "busy" (422 ConcurrencyError).
-            check_update(&core.catalog, record, &request)?;
+            let stored = CurrentInstance::new(record.service_id(), &record.plan_id)
+                .with_context(record.context.as_ref());
+            request.check(&core.catalog, stored)?;
             match record.lifecycle.phase {
                 Phase::Deleted => return Err(BrokerError::not_found()),
                 Phase::Creating | Phase::Deleting => return Err(BrokerError::concurrency_error()),
@@ -305,99 +308,6 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             .await
             .map_err(BrokerError::from)
     }
-}
-
-/// NOTES.md §13 step 5, the checks that need the catalog and the stored instance, in the
-/// order of that step: the service of the instance (400) → a plan change: target plan of the
-/// same service (400), current plan `plan_updateable` (422) → context-only change without
-/// `allow_context_updates` (422) → `maintenance_info` against the target plan (422
-/// `MaintenanceInfoConflict`).
-///
-/// `osb-tower` checks plan changes and `maintenance_info` only when `previous_values` names the
-/// current plan; platforms often send no `previous_values`, so the adapter, which knows the
-/// current plan, checks again. A `plan_id` equal to the current plan is no plan change.
-fn check_update(
-    catalog: &Catalog,
-    record: &InstanceRecord,
-    request: &UpdateRequest,
-) -> Result<(), BrokerError> {
-    let service_id = record.service_id();
-    if request.service_id != service_id {
-        return Err(BrokerError::bad_request(format!(
-            "The service_id {:?} is not the service of this instance ({service_id:?}).",
-            request.service_id
-        )));
-    }
-    let Some(service) = catalog.service(service_id) else {
-        return Err(BrokerError::bad_request(format!(
-            "The service_id {service_id:?} is not in the catalog."
-        )));
-    };
-    let current = service.plan(&record.plan_id);
-    let new_plan_id = request
-        .plan_id
-        .as_deref()
-        .filter(|plan_id| *plan_id != record.plan_id);
-    let target = match new_plan_id {
-        Some(plan_id) => {
-            let Some(target) = service.plan(plan_id) else {
-                return Err(BrokerError::bad_request(format!(
-                    "The plan_id {plan_id:?} is not a plan of the service {service_id:?}."
-                )));
-            };
-            // spec.md "Updating a Service Instance": a plan change needs plan_updateable, the
-            // current plan's value overriding the offering's.
-            let updateable = match current {
-                Some(plan) => plan.is_plan_updateable(service),
-                None => service.plan_updateable.unwrap_or(false),
-            };
-            if !updateable {
-                return Err(BrokerError::unprocessable(format!(
-                    "The plan of this instance ({:?}) cannot be changed (plan_updateable is false).",
-                    record.plan_id
-                )));
-            }
-            Some(target)
-        }
-        None => current,
-    };
-    // `{"maintenance_info": {}}` is no maintenance_info (NOTES.md §13, Postel).
-    let maintenance_info = request
-        .maintenance_info
-        .as_ref()
-        .filter(|info| !info.version.is_empty());
-    let context_only = request.context.is_some()
-        && new_plan_id.is_none()
-        && request.parameters.is_none()
-        && maintenance_info.is_none();
-    if context_only && !service.allow_context_updates() {
-        // spec.md "Updating a Service Instance": context-only updates need
-        // allow_context_updates (2.15).
-        return Err(BrokerError::unprocessable(
-            "This service does not accept updates of the context alone (allow_context_updates is false).",
-        ));
-    }
-    // spec.md "Updating a Service Instance": 422 MaintenanceInfoConflict when the version is not
-    // the (target) plan's; any version for a plan without maintenance_info is a conflict. A
-    // current plan no longer in the catalog cannot be judged.
-    if let (Some(requested), Some(plan)) = (maintenance_info, target) {
-        match &plan.maintenance_info {
-            Some(info) if info.version == requested.version => {}
-            Some(info) => {
-                return Err(BrokerError::maintenance_info_conflict().with_description(format!(
-                    "The maintenance_info.version {:?} does not match the plan's {:?}; fetch the catalog again.",
-                    requested.version, info.version
-                )));
-            }
-            None => {
-                return Err(BrokerError::maintenance_info_conflict().with_description(format!(
-                    "The plan {:?} has no maintenance_info, but the request names version {:?}; fetch the catalog again.",
-                    plan.id, requested.version
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// NOTES.md §13 step 4, for an instance that exists: 409, 200, 202 or 422.

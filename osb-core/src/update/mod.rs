@@ -1,5 +1,9 @@
 //! Updating: `PATCH /v2/service_instances/:instance_id` (spec.md "Updating a Service Instance").
 
+mod check;
+
+pub use check::CurrentInstance;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
