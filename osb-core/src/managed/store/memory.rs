@@ -84,6 +84,70 @@ fn remove<K: Ord, T>(
     }
 }
 
+/// How many entries one step of [`purge_map`] looks at under a lock.
+const PURGE_CHUNK: usize = 1024;
+
+/// Removes the entries of `map` whose retention ended by `now`, a chunk at a time: each chunk is
+/// scanned under the read lock and its expired keys removed under the write lock, and the task
+/// yields between chunks, so neither a reader nor a writer ever waits on a scan of the whole map.
+async fn purge_map<K: Ord + Clone, T>(
+    map: &RwLock<BTreeMap<K, Versioned<T>>>,
+    now: Timestamp,
+    retain_until: impl Fn(&T) -> Option<Timestamp>,
+) -> usize {
+    let expired = |v: &Versioned<T>| retain_until(&v.record).is_some_and(|until| until <= now);
+    let mut removed = 0;
+    let mut after: Option<K> = None;
+    loop {
+        let (keys, last) = {
+            let map = map.read().unwrap_or_else(PoisonError::into_inner);
+            let start = after.take().map_or(Bound::Unbounded, Bound::Excluded);
+            let chunk: Vec<_> = map
+                .range((start, Bound::Unbounded))
+                .take(PURGE_CHUNK)
+                .collect();
+            let last = chunk.last().map(|(k, _)| (*k).clone());
+            let keys: Vec<K> = chunk
+                .into_iter()
+                .filter(|(_, v)| expired(v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            (keys, last)
+        };
+        if !keys.is_empty() {
+            let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
+            for key in keys {
+                // Still expired: a record saved since the scan may have a new retention.
+                if map.get(&key).is_some_and(&expired) {
+                    map.remove(&key);
+                    removed += 1;
+                }
+            }
+        }
+        let Some(last) = last else {
+            return removed;
+        };
+        after = Some(last);
+        yield_now().await;
+    }
+}
+
+/// Gives the executor a turn once: returns `Pending` after waking itself. The memory store
+/// answers without ever suspending, so a long scan must yield by hand; this works on any
+/// executor (the store does not need tokio).
+fn yield_now() -> impl std::future::Future<Output = ()> {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+}
+
 #[async_trait]
 impl StateStore for MemoryStore {
     async fn load_instance(
@@ -197,24 +261,8 @@ impl StateStore for MemoryStore {
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
-        let expired = |until: Option<Timestamp>| until.is_some_and(|until| until <= now);
-        let mut removed = 0;
-        {
-            let mut map = self
-                .instances
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            let before = map.len();
-            map.retain(|_, v| !expired(v.record.lifecycle.retain_until));
-            removed += before - map.len();
-        }
-        let mut map = self
-            .bindings
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let before = map.len();
-        map.retain(|_, v| !expired(v.record.lifecycle.retain_until));
-        removed += before - map.len();
-        Ok(removed)
+        let instances = purge_map(&self.instances, now, |v| v.lifecycle.retain_until).await;
+        let bindings = purge_map(&self.bindings, now, |v| v.lifecycle.retain_until).await;
+        Ok(instances + bindings)
     }
 }
