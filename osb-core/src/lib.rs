@@ -95,7 +95,10 @@
 //! # Spec compliance
 //!
 //! The model follows `spec.md` and `profile.md` of OSB v2.17 field by field, spelled as the spec
-//! spells them (`plan_updateable`, `clusterid`); each type names its spec section.
+//! spells them (`plan_updateable`, `clusterid`); each type names its spec section. [`rules`]
+//! writes down, in numbered sections the code cites (`rules.md §N`), what a broker built on these
+//! crates answers, the order of its checks, and which answers are the spec's, our choice, or a
+//! deliberate deviation.
 //!
 //! - **Lenient requests** (spec.md "Vendor Extension Fields"; osb-spec NOTES.md §13): unknown
 //!   fields are ignored; `""` means "not provided", so an empty required `service_id` or
@@ -161,6 +164,8 @@ mod lenient;
 pub mod managed;
 pub mod operation;
 pub mod provision;
+#[doc = include_str!("../docs/rules.md")]
+pub mod rules {}
 pub mod update;
 pub mod version;
 
