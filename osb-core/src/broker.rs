@@ -61,9 +61,11 @@ impl RequestContext {
 /// An Open Service Broker: one method per OSB operation.
 ///
 /// The HTTP layer (`osb-tower`) has already checked authentication, the API version, the body,
-/// and the protocol rules that depend only on the catalog (ids known, plan of the service,
-/// bindable, plan updateable, maintenance info) before a method is called. What is left is
-/// the broker's own state: whether the instance exists, is identical, is busy.
+/// and the protocol rules that depend only on the request and the catalog (ids known, plan of
+/// the service, bindable, a provision's maintenance info) before a method is called. What is
+/// left is the broker's own state: whether the instance exists, is identical, is busy, and the
+/// update rules that need the instance's current plan and context
+/// ([`UpdateRequest::check`](crate::UpdateRequest::check)).
 ///
 /// Implement this trait for full control of every answer.
 ///

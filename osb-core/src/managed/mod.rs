@@ -159,9 +159,9 @@
 //! | update | only `context` (no `plan_id` change, no `parameters`, no `maintenance_info`), and the service has no `allow_context_updates` | 422 with a description |
 //! | update | `maintenance_info.version` is not the target plan's (the stored plan's without a plan change), or the plan has no `maintenance_info` | 422 `MaintenanceInfoConflict` |
 //!
-//! `osb-tower` makes the update checks only when `previous_values` names the current plan;
-//! platforms often send no `previous_values`, so the adapter, which knows the current plan, makes
-//! them again (NOTES.md §13 step 5). A `plan_id` equal to the stored plan is no plan change.
+//! The update rules are [`UpdateRequest::check`](crate::UpdateRequest::check), judged against the
+//! stored record (`previous_values` decide nothing; rules.md §10). A `plan_id` equal to the
+//! stored plan is no plan change, and a `context` equal to the stored one is no context change.
 //! After any of these answers nothing is stored and the logic is not called.
 //!
 //! Instances, by the state of the instance the request names:
