@@ -293,6 +293,68 @@ async fn failed_sync_create_answers_the_logic_error_and_leaves_state_for_orphan_
     assert_eq!(deleted, DeprovisionResponse::Deleted);
 }
 
+/// rules.md §3: after a 4xx nothing changed. A create the logic refused made nothing, so the
+/// platform's corrected retry is a new provision, not a 409 (nor a 422 for an identical one).
+#[tokio::test]
+async fn sync_create_refused_by_the_logic_leaves_no_record() {
+    let (broker, _) = broker();
+    let store = broker.store().clone();
+    let mut refused = provision(SYNC);
+    refused.parameters = params(json!({"refuse": "size_gb must be at most 100."}));
+    for _ in 0..2 {
+        let err = broker
+            .provision("i", refused.clone(), &ctx(false))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status().as_u16(), 400);
+        assert_eq!(err.description(), "size_gb must be at most 100.");
+        assert!(store.load_instance("i").await.unwrap().is_none());
+    }
+    let answer = broker.provision("i", provision(SYNC), &ctx(false)).await;
+    assert!(matches!(answer.unwrap(), ProvisionResponse::Created(_)));
+}
+
+#[tokio::test]
+async fn sync_create_refused_over_a_tombstone_brings_the_tombstone_back() {
+    let (broker, _) = broker();
+    let store = broker.store().clone();
+    provision_sync(&broker, "i").await;
+    let deleted = broker
+        .deprovision("i", deprovision_request(), &ctx(false))
+        .await;
+    assert_eq!(deleted.unwrap(), DeprovisionResponse::Deleted);
+    let tombstone = store.load_instance("i").await.unwrap().unwrap();
+    assert!(tombstone.record.lifecycle.is_deleted());
+    let mut refused = provision(SYNC);
+    refused.parameters = params(json!({"refuse": "No."}));
+    let err = broker
+        .provision("i", refused, &ctx(false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 400);
+    let after = store.load_instance("i").await.unwrap().unwrap();
+    assert_eq!(after.record, tombstone.record, "the tombstone is as it was");
+}
+
+#[tokio::test]
+async fn sync_bind_refused_by_the_logic_leaves_no_binding_and_no_claim() {
+    let (broker, _) = broker();
+    let store = broker.store().clone();
+    provision_sync(&broker, "i").await;
+    let mut refused = bind(SYNC);
+    refused.parameters = params(json!({"refuse": "No such role."}));
+    let err = broker
+        .bind("i", "b", refused, &ctx(false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 400);
+    assert!(store.load_binding("i", "b").await.unwrap().is_none());
+    let instance = store.load_instance("i").await.unwrap().unwrap();
+    assert!(instance.record.binding_operations.is_empty());
+    let answer = broker.bind("i", "b", bind(SYNC), &ctx(false)).await;
+    assert!(matches!(answer.unwrap(), BindResponse::Created(_)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_identical_provisions_create_exactly_once() {
     let (broker, _) = broker();

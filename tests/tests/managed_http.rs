@@ -67,6 +67,11 @@ fn fails(parameters: Option<&serde_json::Map<String, Value>>) -> Option<String> 
     parameters?.get("fail")?.as_str().map(str::to_owned)
 }
 
+/// `{"refuse": "<description>"}`: the create refuses the request (400) and makes nothing.
+fn refuses(parameters: Option<&serde_json::Map<String, Value>>) -> Option<String> {
+    parameters?.get("refuse")?.as_str().map(str::to_owned)
+}
+
 #[async_trait]
 impl ServiceLogic for GatedLogic {
     fn catalog(&self) -> Arc<Catalog> {
@@ -92,6 +97,9 @@ impl ServiceLogic for GatedLogic {
     ) -> Result<ProvisionedInstance, LogicError> {
         self.work(format!("create {instance_id}"), &request.plan_id)
             .await;
+        if let Some(refused) = refuses(request.parameters.as_ref()) {
+            return Err(LogicError::bad_request(refused));
+        }
         match fails(request.parameters.as_ref()) {
             Some(description) => Err(LogicError::failed(description)),
             None => Ok(ProvisionedInstance::default()),
@@ -461,6 +469,24 @@ async fn deletes_of_unknown_resources_answer_410_and_async_delete_halts_a_create
     delete(&platform, "/v2/service_instances/j", ASYNC, true)
         .await
         .expect_error(410, None);
+}
+
+/// rules.md §3: after a 4xx nothing changed, so the platform's corrected retry creates.
+#[tokio::test]
+async fn provision_refused_by_the_logic_leaves_nothing_and_the_corrected_retry_creates() {
+    let (_server, platform, _broker) = serve().await;
+    let mut refused = provision_body(SYNC);
+    refused["parameters"] = json!({"refuse": "size must be at most 100."});
+    for _ in 0..2 {
+        let answer = platform.provision("r", &refused, false).await;
+        let answer = answer.expect_error(400, None);
+        assert_eq!(answer.str("description"), "size must be at most 100.");
+        platform.fetch_instance("r").await.expect_error(404, None);
+    }
+    platform
+        .provision("r", &provision_body(SYNC), false)
+        .await
+        .expect(201);
 }
 
 #[tokio::test]

@@ -64,7 +64,9 @@ pub struct Calls {
 }
 
 /// A logic that counts calls. Work waits while the gate is closed. Parameters
-/// `{"fail": "<description>"}` make the operation fail with that description.
+/// `{"fail": "<description>"}` make the operation fail with that description (a 500), and
+/// `{"refuse": "<description>"}` make a create refuse the request (a 400) without making
+/// anything.
 #[derive(Debug)]
 pub struct CountingLogic {
     catalog: Arc<Catalog>,
@@ -163,6 +165,11 @@ fn failure(parameters: Option<&Map<String, Value>>) -> Option<String> {
     parameters?.get("fail")?.as_str().map(str::to_owned)
 }
 
+fn refusal(parameters: Option<&Map<String, Value>>) -> Option<LogicError> {
+    let description = parameters?.get("refuse")?.as_str()?;
+    Some(LogicError::bad_request(description))
+}
+
 #[async_trait]
 impl ServiceLogic for CountingLogic {
     fn catalog(&self) -> Arc<Catalog> {
@@ -195,6 +202,9 @@ impl ServiceLogic for CountingLogic {
         request: &ProvisionRequest,
     ) -> Result<ProvisionedInstance, LogicError> {
         self.count(|c| &mut c.create_instance, instance_id);
+        if let Some(refused) = refusal(request.parameters.as_ref()) {
+            return Err(refused);
+        }
         self.born(instance_id);
         self.pass(&request.plan_id).await;
         match failure(request.parameters.as_ref()) {
@@ -254,6 +264,9 @@ impl ServiceLogic for CountingLogic {
             |c| &mut c.create_binding,
             &format!("{instance_id}/{binding_id}"),
         );
+        if let Some(refused) = refusal(request.parameters.as_ref()) {
+            return Err(refused);
+        }
         self.born(&format!("{instance_id}/{binding_id}"));
         self.pass(&request.plan_id).await;
         if let Some(description) = failure(request.parameters.as_ref()) {

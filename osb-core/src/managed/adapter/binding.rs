@@ -2,6 +2,7 @@
 
 use super::expiry::parse_expires_at;
 use super::instance::{disabled, halted};
+use super::refused;
 use super::start::Started;
 use super::tasks::Target;
 use super::{Engine, MAX_ATTEMPTS, contended, internal, retry};
@@ -71,13 +72,13 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 return Err(disabled(&instance.record));
             }
             let existing = self.binding(instance_id, binding_id).await?;
-            let expected = match &existing {
+            let replaced = match existing {
                 Some(current) if !current.record.lifecycle.is_deleted() => {
                     return bind_existing(&current.record, &request, ctx);
                 }
-                Some(tombstone) => Some(tombstone.version),
-                None => None,
+                tombstone => tombstone,
             };
+            let expected = replaced.as_ref().map(|tombstone| tombstone.version);
             // Rotation (2.17): the predecessor must be a ready binding of this instance that
             // has not expired.
             if let Some(predecessor) = &request.predecessor_binding_id {
@@ -136,10 +137,17 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 .await?;
             return match started {
                 Started::Conflict => continue,
-                Started::Inline(token) => self
-                    .create_binding(instance_id, binding_id, &token)
-                    .await
-                    .map(BindResponse::Created),
+                Started::Inline(token) => {
+                    let created = self.create_binding(instance_id, binding_id, &token).await;
+                    if let Err(err) = &created
+                        && refused::is_refusal(err)
+                    {
+                        let replaced = replaced.map(|tombstone| tombstone.record);
+                        self.forget_refused_binding(instance_id, binding_id, &token, replaced)
+                            .await;
+                    }
+                    created.map(BindResponse::Created)
+                }
                 Started::Accepted(token) => Ok(BindResponse::Accepted(BindAccepted {
                     operation: Some(token),
                 })),

@@ -1,5 +1,6 @@
 //! Provision, update and fetch of instances (NOTES.md §13 steps 4, 5 and 11).
 
+use super::refused;
 use super::start::Started;
 use super::tasks::Target;
 use super::{Engine, HALTED, MAX_ATTEMPTS, contended};
@@ -43,14 +44,14 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let core = &self.core;
         let asynchronous = core.is_async(OperationKind::Provision, &request.plan_id);
         for _ in 0..MAX_ATTEMPTS {
-            let expected = match self.instance(instance_id).await? {
+            let replaced = match self.instance(instance_id).await? {
                 Some(current) if !current.record.lifecycle.is_deleted() => {
                     return provision_existing(&current.record, &request, ctx);
                 }
                 // A tombstone: a new instance of the same id replaces it.
-                Some(tombstone) => Some(tombstone.version),
-                None => None,
+                tombstone => tombstone,
             };
+            let expected = replaced.as_ref().map(|tombstone| tombstone.version);
             // spec.md "Provisioning": an async-only plan without accepts_incomplete → 422.
             if asynchronous && !ctx.accepts_incomplete {
                 return Err(BrokerError::async_required());
@@ -73,10 +74,17 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 .await?;
             return match started {
                 Started::Conflict => continue,
-                Started::Inline(token) => self
-                    .create_instance(instance_id, &token)
-                    .await
-                    .map(ProvisionResponse::Created),
+                Started::Inline(token) => match self.create_instance(instance_id, &token).await {
+                    Ok(created) => Ok(ProvisionResponse::Created(created)),
+                    Err(err) => {
+                        if refused::is_refusal(&err) {
+                            let replaced = replaced.map(|tombstone| tombstone.record);
+                            self.forget_refused_instance(instance_id, &token, replaced)
+                                .await;
+                        }
+                        Err(err)
+                    }
+                },
                 Started::Accepted(token) => Ok(ProvisionResponse::Accepted(ProvisionAccepted {
                     dashboard_url,
                     operation: Some(token),

@@ -8,6 +8,7 @@ mod expiry;
 mod halt;
 mod instance;
 mod poll;
+mod refused;
 mod settings;
 mod start;
 mod state;
