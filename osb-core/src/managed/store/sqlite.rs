@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 use super::sql::{self, Dialect, Encoded, Migration, Table, failed, timed};
 use super::{CasError, StoreError, Version};
@@ -149,6 +150,7 @@ pub struct SqliteStoreBuilder {
     query_timeout: Duration,
     max_connections: u32,
     relaxed_durability: bool,
+    max_size: Option<u64>,
 }
 
 impl SqliteStoreBuilder {
@@ -184,6 +186,19 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// Caps the database at about `bytes` (SQLite's `max_page_count`, in whole pages), so the
+    /// broker cannot fill a disk it shares with others. A full database behaves like a full
+    /// disk (see [Faults](SqliteStore#faults)): writes fail with a [`StoreError`] while reads
+    /// go on, and writes work again once records are removed or purged, or the cap is raised
+    /// at the next start. The write-ahead log (the `-wal` file) comes on top of the cap until
+    /// it is checkpointed; a cap below the file's current size holds it at that size.
+    ///
+    /// Default: none (the disk's free space is the limit).
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
     /// Opens (creating if needed) the file and applies pending migrations.
     ///
     /// # Errors
@@ -202,12 +217,16 @@ impl SqliteStoreBuilder {
                 SqliteSynchronous::Full
             })
             .busy_timeout(self.query_timeout);
-        let pool = SqlitePoolOptions::new()
+        let mut pool = SqlitePoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.query_timeout)
             // A file does not go away between queries; a broken connection errors on use.
-            .test_before_acquire(false)
-            .connect_lazy_with(options);
+            .test_before_acquire(false);
+        if let Some(bytes) = self.max_size {
+            // A per-connection setting: every connection the pool opens gets it.
+            pool = pool.after_connect(move |conn, _| Box::pin(cap_size(conn, bytes)));
+        }
+        let pool = pool.connect_lazy_with(options);
         let store = SqliteStore {
             pool,
             query_timeout: self.query_timeout,
@@ -215,6 +234,19 @@ impl SqliteStoreBuilder {
         timed(DB, store.query_timeout, store.migrate()).await?;
         Ok(store)
     }
+}
+
+/// Sets `max_page_count` from a size in bytes and the file's page size.
+async fn cap_size(conn: &mut SqliteConnection, bytes: u64) -> Result<(), sqlx::Error> {
+    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut *conn)
+        .await?;
+    let pages = bytes / u64::try_from(page_size).unwrap_or(1).max(1);
+    // OK to format: a number.
+    sqlx::query(AssertSqlSafe(format!("PRAGMA max_page_count = {}", pages.max(1))))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// `SQLITE_BUSY` (5) or `SQLITE_LOCKED` (6), extended codes included.
@@ -265,6 +297,7 @@ impl SqliteStore {
             query_timeout: sql::DEFAULT_QUERY_TIMEOUT,
             max_connections: 4,
             relaxed_durability: false,
+            max_size: None,
         }
     }
 
