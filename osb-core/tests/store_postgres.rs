@@ -1,6 +1,7 @@
 //! `PostgresStore` beyond the conformance suite: migrations when replicas start at once,
 //! compare-and-set across two pools, a database that is down or silent failing within the
-//! timeout, recovery without a restart once it returns, and no password in errors or `Debug`.
+//! timeout, recovery without a restart once it returns, a failed transaction leaving its
+//! connection clean, and no password in errors or `Debug`.
 //!
 //! Tests that need a real database use `OSB_TEST_POSTGRES_URL` (skipped, saying so, when unset
 //! outside CI); the fault tests need none and always run.
@@ -16,8 +17,8 @@ use std::time::Duration;
 
 use osb_core::ProvisionRequest;
 use osb_core::managed::{
-    CasError, InstanceRecord, Lease, OperationKind, OperationRecord, PostgresStore, StateStore,
-    StoreError, Timestamp,
+    CasError, ClaimOutcome, InstanceRecord, Lease, OperationKind, OperationRecord, OutboxEntry,
+    PostgresStore, StateStore, StoreError, Timestamp, UsageOutbox,
 };
 use store_support::{
     INSTANCE_BEFORE_ENABLED_CHANGED_AT, fresh_schema, old_row_loads_and_updates, postgres_url,
@@ -311,6 +312,46 @@ async fn postgres_store_fails_during_an_outage_and_works_again_without_restart()
         .save_instance("i-1", Some(v1), &record("large"))
         .await
         .expect("writes work again");
+}
+
+#[tokio::test]
+async fn postgres_failed_transaction_leaves_its_connection_clean_for_the_next_write() {
+    let Some(url) = postgres_url() else { return };
+    // One connection: the write after the failed transaction runs on the connection it used.
+    let store = PostgresStore::builder(&url)
+        .schema(fresh_schema())
+        .max_connections(1)
+        .connect()
+        .await
+        .expect("connect");
+    let lease = Lease::new("replica-a", Timestamp::from_unix_millis(10_000));
+    let (now, keep) = (
+        Timestamp::from_unix_millis(1),
+        Timestamp::from_unix_millis(99_000),
+    );
+    let keys = ["c-1".to_owned()];
+    let claimed = store.claim_collections(&keys, &lease, now, keep).await;
+    assert_eq!(claimed.expect("claim"), [ClaimOutcome::Claimed]);
+
+    // The server refuses a NUL byte in text: the transaction fails after its first statement.
+    let refused = OutboxEntry::new("k-1", "{\"n\":\"\u{0}\"}", now);
+    let error = store
+        .finish_collections(&keys, "replica-a", &[refused])
+        .await
+        .expect_err("the server refuses the entry");
+    let text = error_chain(&error);
+    assert!(text.contains("0x00"), "the server refused it: {text}");
+
+    // The claim is not done (the transaction was rolled back) and writes go on.
+    let claimed = store.claim_collections(&keys, &lease, now, keep).await;
+    assert_eq!(claimed.expect("claim again"), [ClaimOutcome::Claimed]);
+    let fine = OutboxEntry::new("k-1", "{}", now);
+    let added = store.finish_collections(&keys, "replica-a", &[fine]).await;
+    assert_eq!(added.expect("the next transaction commits"), 1);
+    store
+        .save_instance("i-1", None, &record("small"))
+        .await
+        .expect("a write after the failed transaction");
 }
 
 #[tokio::test]

@@ -169,8 +169,9 @@ impl StoreUrl {
     ///
     /// # Errors
     ///
-    /// [`StoreError`] when the database cannot be opened or migrated, or when this crate was
-    /// built without the store's feature (`sqlite`, `postgres`).
+    /// [`StoreError`] when the database cannot be opened, written or migrated (an SQLite file
+    /// that cannot be written is named in the message), or when this crate was built without
+    /// the store's feature (`sqlite`, `postgres`).
     ///
     /// # Example
     ///

@@ -115,7 +115,8 @@ sql::state_store_impl!(PostgresStore, sqlx::Postgres, SQL);
 /// a [`StoreError`] (a 500 for the platform) instead of a hang. Connections are checked when
 /// they return to the pool and, after a second of idleness, again before use; broken ones are
 /// replaced: once the database is back the store works again, no restart needed (a connection
-/// broken less than a second before its next use fails that one request).
+/// broken less than a second before its next use fails that one request). A transaction that
+/// fails, at its commit included, is rolled back before its connection serves anything else.
 ///
 /// The table holds binding credentials: restrict access to the database accordingly. TLS is
 /// available with the `postgres-tls` feature (`sslmode=verify-full&sslrootcert=…` in the URL).

@@ -33,6 +33,14 @@ const MIGRATIONS: &[Migration] = &[
 #[path = "sqlite_outbox.rs"]
 mod outbox;
 
+#[path = "sqlite_faults.rs"]
+mod faults;
+use faults::{cap_size, is_busy, name_unwritable, out_of_transaction};
+
+/// Draws a fresh version for a write (one row, one writer at a time).
+const DRAW_VERSION: &str =
+    "UPDATE osb_record_versions SET value = value + 1 WHERE id = 1 RETURNING value";
+
 /// The statements; the `StateStore` code itself is shared with the other SQL store.
 const SQL: Dialect = Dialect {
     name: DB,
@@ -103,6 +111,18 @@ sql::state_store_impl!(SqliteStore, sqlx::Sqlite, SQL);
 /// busy timeout is the same): a stuck disk or a lock held too long yields a [`StoreError`],
 /// which the adapter answers with a 500. A transaction cut short is rolled back.
 ///
+/// A full disk, or a database at its [size cap](SqliteStoreBuilder::max_size), fails writes
+/// with a [`StoreError`] whose cause is SQLite's "database or disk is full"; reads go on.
+/// A connection whose transaction did not end cleanly (SQLite rolls a transaction back itself
+/// on a full disk or an I/O error; a commit or rollback may fail) is closed when it returns to
+/// the pool and replaced, never reused half-way through a transaction. Writes therefore
+/// recover on their own: the first write after space returns succeeds, on the same store,
+/// with no restart and no waiting period.
+///
+/// [`open`](SqliteStoreBuilder::open) writes once, so a file SQLite cannot write (a read-only
+/// file, directory or file system, a `-wal` file it cannot create) fails there with a
+/// [`StoreError`] naming the file, instead of a store that answers every write with a 500.
+///
 /// # Example
 ///
 /// ```
@@ -135,6 +155,7 @@ pub struct SqliteStore {
 /// let store = SqliteStore::builder(dir.join("broker.db"))
 ///     .query_timeout(Duration::from_secs(2))
 ///     .max_connections(2)
+///     .max_size(64 * 1024 * 1024)
 ///     .open()
 ///     .await?;
 /// # drop(store);
@@ -149,6 +170,7 @@ pub struct SqliteStoreBuilder {
     query_timeout: Duration,
     max_connections: u32,
     relaxed_durability: bool,
+    max_size: Option<u64>,
 }
 
 impl SqliteStoreBuilder {
@@ -184,12 +206,25 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// Caps the database at about `bytes` (SQLite's `max_page_count`, in whole pages), so the
+    /// broker cannot fill a disk it shares with others. A full database behaves like a full
+    /// disk (see [Faults](SqliteStore#faults)): writes fail with a [`StoreError`] while reads
+    /// go on, and writes work again once records are removed or purged, or the cap is raised
+    /// at the next start. The write-ahead log (the `-wal` file) comes on top of the cap until
+    /// it is checkpointed; a cap below the file's current size holds it at that size.
+    ///
+    /// Default: none (the disk's free space is the limit).
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
     /// Opens (creating if needed) the file and applies pending migrations.
     ///
     /// # Errors
     ///
-    /// [`StoreError`] when the file cannot be created or opened, is not an SQLite database, or
-    /// a migration fails.
+    /// [`StoreError`] when the file cannot be created, opened or written (the message names
+    /// it), is not an SQLite database, or a migration fails.
     pub async fn open(self) -> Result<SqliteStore, StoreError> {
         create_private_file(&self.path)?;
         let options = SqliteConnectOptions::new()
@@ -202,29 +237,26 @@ impl SqliteStoreBuilder {
                 SqliteSynchronous::Full
             })
             .busy_timeout(self.query_timeout);
-        let pool = SqlitePoolOptions::new()
+        let mut pool = SqlitePoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.query_timeout)
             // A file does not go away between queries; a broken connection errors on use.
             .test_before_acquire(false)
-            .connect_lazy_with(options);
+            .after_release(|conn, _| Box::pin(out_of_transaction(conn)));
+        if let Some(bytes) = self.max_size {
+            // A per-connection setting: every connection the pool opens gets it.
+            pool = pool.after_connect(move |conn, _| Box::pin(cap_size(conn, bytes)));
+        }
+        let pool = pool.connect_lazy_with(options);
         let store = SqliteStore {
             pool,
             query_timeout: self.query_timeout,
         };
-        timed(DB, store.query_timeout, store.migrate()).await?;
+        timed(DB, store.query_timeout, store.migrate())
+            .await
+            .map_err(|err| name_unwritable(&self.path, err))?;
         Ok(store)
     }
-}
-
-/// `SQLITE_BUSY` (5) or `SQLITE_LOCKED` (6), extended codes included.
-fn is_busy(err: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = err else {
-        return false;
-    };
-    db.code()
-        .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 #[cfg(unix)]
@@ -238,7 +270,10 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::new("cannot create the SQLite file").with_source(e)),
+        Err(e) => Err(
+            StoreError::new(format!("cannot create the SQLite file {}", path.display()))
+                .with_source(e),
+        ),
     }
 }
 
@@ -265,6 +300,7 @@ impl SqliteStore {
             query_timeout: sql::DEFAULT_QUERY_TIMEOUT,
             max_connections: 4,
             relaxed_durability: false,
+            max_size: None,
         }
     }
 
@@ -277,6 +313,13 @@ impl SqliteStore {
         let mut tx = self.write_transaction().await?;
         let step = failed(DB, "migration");
         Self::apply_migrations(&mut tx).await?;
+        // With the schema current nothing above writes, and SQLite opens a file it may not
+        // write read-only without a word: one real write finds that out now instead of on
+        // the first request. It burns one version number, which is harmless.
+        sqlx::query(DRAW_VERSION)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(DB, "write probe"))?;
         tx.commit().await.map_err(&step)
     }
 
@@ -317,12 +360,10 @@ impl SqliteStore {
         timed(DB, self.query_timeout, async {
             let step = failed(DB, "write");
             let mut tx = self.write_transaction().await?;
-            let next: i64 = sqlx::query_scalar(
-                "UPDATE osb_record_versions SET value = value + 1 WHERE id = 1 RETURNING value",
-            )
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(&step)?;
+            let next: i64 = sqlx::query_scalar(DRAW_VERSION)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(&step)?;
             let mut query = sqlx::query(match expected {
                 None => table.insert,
                 Some(_) => table.update,
