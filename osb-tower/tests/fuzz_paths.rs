@@ -32,7 +32,11 @@ fn path() -> impl Strategy<Value = (http::Method, Vec<String>, Option<(Id, Id)>)
     let ids = (endpoint, http_gen::id(), http_gen::id()).prop_map(|((e, m, odd), i, b)| {
         let path = http_gen::path_of(e, &i.raw, &b.raw);
         let segments = path.split('/').skip(1).map(str::to_owned).collect();
-        (if odd == 0 { m } else { e.method() }, segments, Some((i, b)))
+        (
+            if odd == 0 { m } else { e.method() },
+            segments,
+            Some((i, b)),
+        )
     });
     prop_oneof![1 => near, 2 => ids]
 }
@@ -42,7 +46,11 @@ fn any_path_routes_by_the_table_and_ids_decode_strictly() {
     let rt = runtime();
     let (broker, service) = support::setup();
     run("paths", 384, path(), |(method, segments, ids)| {
-        let uri = format!("/{}{}", segments.join("/"), "?service_id=svc-db&plan_id=plan-small");
+        let uri = format!(
+            "/{}{}",
+            segments.join("/"),
+            "?service_id=svc-db&plan_id=plan-small"
+        );
         let routed = route_model(&method, &segments);
         let (instance, binding) = match &ids {
             Some((i, b)) => (i.verdict, b.verdict),
@@ -52,8 +60,16 @@ fn any_path_routes_by_the_table_and_ids_decode_strictly() {
             Err(status) => vec![status],
             Ok(endpoint) => {
                 let has = |id| endpoint.template().contains(id);
-                let instance = if has(":instance_id") { instance } else { Verdict::Valid };
-                let binding = if has(":binding_id") { binding } else { Verdict::Valid };
+                let instance = if has(":instance_id") {
+                    instance
+                } else {
+                    Verdict::Valid
+                };
+                let binding = if has(":binding_id") {
+                    binding
+                } else {
+                    Verdict::Valid
+                };
                 Expect::new()
                     .stage(instance, 400)
                     .stage(binding, 400)
@@ -92,7 +108,11 @@ fn decode(value: &str) -> Option<String> {
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3)?;
                 let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok().filter(|_| !hex.contains('+'))?);
+                out.push(
+                    u8::from_str_radix(hex, 16)
+                        .ok()
+                        .filter(|_| !hex.contains('+'))?,
+                );
                 i += 2;
             }
             byte => out.push(byte),
@@ -115,7 +135,11 @@ fn query_model(pairs: &[Pair]) -> Result<Meaning, ()> {
     let mut meaning = Meaning::default();
     let mut accepts = None;
     for pair in pairs {
-        let value = if pair.form <= 1 { pair.value.as_str() } else { "" };
+        let value = if pair.form <= 1 {
+            pair.value.as_str()
+        } else {
+            ""
+        };
         let slot = match pair.key.as_str() {
             "accepts_incomplete" => &mut accepts,
             "service_id" => &mut meaning.service_id,
@@ -146,24 +170,37 @@ fn any_query_is_read_as_the_spec_says() {
         let model = query_model(&pairs);
         let needs_ids = matches!(endpoint, Endpoint::Deprovision | Endpoint::Unbind);
         let ids = match &model {
-            Ok(m) if needs_ids && (m.service_id.is_none() || m.plan_id.is_none()) => Verdict::Invalid,
+            Ok(m) if needs_ids && (m.service_id.is_none() || m.plan_id.is_none()) => {
+                Verdict::Invalid
+            }
             _ => Verdict::Valid,
         };
         let allowed = Expect::new()
-            .stage(if model.is_ok() { Verdict::Valid } else { Verdict::Invalid }, 400)
+            .stage(
+                if model.is_ok() {
+                    Verdict::Valid
+                } else {
+                    Verdict::Invalid
+                },
+                400,
+            )
             .stage(ids, 400)
             .then(&[test_broker_answer(endpoint, false)]);
         broker.calls.lock().unwrap().clear();
         let uri = format!("{path}?{query}");
-        let reply = rt.block_on(call(service.clone(), request(endpoint.method(), &uri, valid_body(endpoint))));
+        let reply = rt.block_on(call(
+            service.clone(),
+            request(endpoint.method(), &uri, valid_body(endpoint)),
+        ));
         check(&reply, &allowed)?;
         // The broker gets the decoded values.
         if let (Ok(m), Some(call)) = (&model, broker.calls().pop()) {
             prop_assert_eq!(call.accepts_incomplete, m.accepts_incomplete);
             let expected = match endpoint {
-                Endpoint::LastOperation => {
-                    Some(format!("{:?} {:?} {:?}", m.service_id, m.plan_id, m.operation))
-                }
+                Endpoint::LastOperation => Some(format!(
+                    "{:?} {:?} {:?}",
+                    m.service_id, m.plan_id, m.operation
+                )),
                 Endpoint::BindingLastOperation => Some(format!("{:?}", m.operation)),
                 Endpoint::FetchInstance | Endpoint::FetchBinding => {
                     Some(format!("{:?} {:?}", m.service_id, m.plan_id))

@@ -60,7 +60,11 @@ pub fn id() -> impl Strategy<Value = Id> {
             }
         });
     let huge = (1_usize..20_000).prop_map(|n| Id::valid("x".repeat(n), "x".repeat(n)));
-    let bad_escape = ("[a-z0-9]{0,8}", "(%|%[0-9a-fA-F]|%[g-zG-Z%][0-9a-z]?)", "[a-z]{0,4}")
+    let bad_escape = (
+        "[a-z0-9]{0,8}",
+        "(%|%[0-9a-fA-F]|%[g-zG-Z%][0-9a-z]?)",
+        "[a-z]{0,4}",
+    )
         .prop_map(|(a, escape, b)| {
             // A trailing hex digit after `%X` would complete the escape: keep `b` non-hex.
             let b: String = b.chars().filter(|c| !c.is_ascii_hexdigit()).collect();
@@ -163,11 +167,14 @@ pub fn route_model(method: &Method, segments: &[String]) -> Result<Endpoint, u16
             ],
             (),
         ),
-        ["v2", "service_instances", i, "service_bindings", b, "last_operation"]
-            if id(i) && id(b) =>
-        {
-            (&[(Method::GET, Endpoint::BindingLastOperation)], ())
-        }
+        [
+            "v2",
+            "service_instances",
+            i,
+            "service_bindings",
+            b,
+            "last_operation",
+        ] if id(i) && id(b) => (&[(Method::GET, Endpoint::BindingLastOperation)], ()),
         ["bluemix_v1", "service_instances", i] if id(i) => (
             &[
                 (Method::GET, Endpoint::GetInstanceState),
@@ -273,11 +280,15 @@ pub fn originating_identity() -> impl Strategy<Value = Header> {
         header(Some(value.into_bytes()), Verdict::Valid)
     });
     let not_json = (platform, "[^{\\[\"0-9tfn ]{1,20}").prop_map(|(p, s)| {
-        header(Some(format!("{p} {}", STANDARD.encode(s)).into_bytes()), Verdict::Invalid)
+        header(
+            Some(format!("{p} {}", STANDARD.encode(s)).into_bytes()),
+            Verdict::Invalid,
+        )
     });
     let not_base64 = (platform, "[a-z]{0,8}[!*@#][a-z]{0,8}")
         .prop_map(|(p, s)| header(Some(format!("{p} {s}").into_bytes()), Verdict::Invalid));
-    let one_word = json.prop_map(|j| header(Some(STANDARD.encode(j).into_bytes()), Verdict::Invalid));
+    let one_word =
+        json.prop_map(|j| header(Some(STANDARD.encode(j).into_bytes()), Verdict::Invalid));
     prop_oneof![
         4 => valid,
         2 => Just(header(None, Verdict::Valid)),

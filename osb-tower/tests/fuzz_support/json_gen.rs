@@ -6,6 +6,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use super::Verdict;
+use super::body_kinds::Kind;
+pub use super::body_kinds::{BIND, BodyKind, PROVISION, STATE, UPDATE};
 
 /// JSON as text is written: objects may repeat keys, numbers keep their spelling.
 #[derive(Debug, Clone)]
@@ -53,134 +55,22 @@ impl Json {
         }
     }
 
-    fn str(s: &str) -> Self {
+    pub fn str(s: &str) -> Self {
         Self::Str(s.to_owned())
     }
 
-    fn obj(fields: &[(&str, Json)]) -> Self {
-        Self::Obj(fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+    pub fn obj(fields: &[(&str, Json)]) -> Self {
+        Self::Obj(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        )
     }
 }
 
-/// What a field must be, as the OSB model reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// A catalog id (`service_id`, `plan_id`): any other string is a 400.
-    CatalogId { required: bool },
-    /// A string; an empty one counts as absent.
-    Text { required: bool },
-    Bool { required: bool },
-    /// An optional object (`parameters`, `bind_resource`, `maintenance_info`).
-    Object,
-    /// `context`: an object whose `platform`, if any, is a string.
-    Context,
-    /// Informational (`previous_values`): no verdict on its shape.
-    Opaque,
-}
-
-/// One kind of body: its valid form and its fields.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyKind {
-    pub name: &'static str,
-    fields: &'static [(&'static str, Kind)],
-    valid: fn() -> Json,
-}
-
-fn context() -> Json {
-    Json::obj(&[
-        ("platform", Json::str("cloudfoundry")),
-        ("organization_guid", Json::str("org")),
-        ("space_guid", Json::str("space")),
-    ])
-}
-
-fn parameters() -> Json {
-    Json::obj(&[("size", Json::Raw("3".into())), ("name", Json::str("db"))])
-}
-
-pub const PROVISION: BodyKind = BodyKind {
-    name: "provision",
-    fields: &[
-        ("service_id", Kind::CatalogId { required: true }),
-        ("plan_id", Kind::CatalogId { required: true }),
-        ("organization_guid", Kind::Text { required: false }),
-        ("space_guid", Kind::Text { required: false }),
-        ("context", Kind::Context),
-        ("parameters", Kind::Object),
-        ("maintenance_info", Kind::Object),
-    ],
-    valid: || {
-        Json::obj(&[
-            ("service_id", Json::str("svc-db")),
-            ("plan_id", Json::str("plan-small")),
-            ("organization_guid", Json::str("org")),
-            ("space_guid", Json::str("space")),
-            ("context", context()),
-            ("parameters", parameters()),
-            ("maintenance_info", Json::obj(&[("version", Json::str("1.0.0"))])),
-        ])
-    },
-};
-
-pub const UPDATE: BodyKind = BodyKind {
-    name: "update",
-    fields: &[
-        ("service_id", Kind::CatalogId { required: true }),
-        ("plan_id", Kind::CatalogId { required: false }),
-        ("context", Kind::Context),
-        ("parameters", Kind::Object),
-        ("previous_values", Kind::Opaque),
-    ],
-    valid: || {
-        Json::obj(&[
-            ("service_id", Json::str("svc-db")),
-            ("plan_id", Json::str("plan-small")),
-            ("context", context()),
-            ("parameters", parameters()),
-            ("previous_values", Json::obj(&[("plan_id", Json::str("plan-small"))])),
-        ])
-    },
-};
-
-pub const BIND: BodyKind = BodyKind {
-    name: "bind",
-    fields: &[
-        ("service_id", Kind::CatalogId { required: true }),
-        ("plan_id", Kind::CatalogId { required: true }),
-        ("context", Kind::Context),
-        ("bind_resource", Kind::Object),
-        ("parameters", Kind::Object),
-        ("app_guid", Kind::Text { required: false }),
-    ],
-    valid: || {
-        Json::obj(&[
-            ("service_id", Json::str("svc-db")),
-            ("plan_id", Json::str("plan-small")),
-            ("context", context()),
-            ("bind_resource", Json::obj(&[("app_guid", Json::str("app-1"))])),
-            ("parameters", parameters()),
-        ])
-    },
-};
-
-pub const STATE: BodyKind = BodyKind {
-    name: "state",
-    fields: &[
-        ("enabled", Kind::Bool { required: true }),
-        ("initiator_id", Kind::Text { required: false }),
-        ("reason_code", Kind::Text { required: false }),
-    ],
-    valid: || {
-        Json::obj(&[
-            ("enabled", Json::Raw("false".into())),
-            ("initiator_id", Json::str("IBMid-1")),
-            ("reason_code", Json::str("IBMCLOUD_ACCT_SUSPEND")),
-        ])
-    },
-};
-
 /// A body as sent, the class of mutation, and the verdict with the status it must get.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Body {
     pub text: Vec<u8>,
     pub mutation: &'static str,
@@ -188,11 +78,27 @@ pub struct Body {
     pub status: u16,
 }
 
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = String::from_utf8_lossy(&self.text);
+        let shown: String = text.chars().take(2_000).collect();
+        f.debug_struct("Body")
+            .field("text", &shown)
+            .field("len", &self.text.len())
+            .field("mutation", &self.mutation)
+            .field("verdict", &self.verdict)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
 /// Strings: plain, empty, unicode, huge.
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => "[a-z0-9-]{1,12}",
         1 => Just(String::new()),
+        // A value a description must never repeat (it may be a secret in `parameters`).
+        1 => "[a-z ,:\"]{0,6}hunter2[a-z ,\"]{0,6}",
         3 => any::<String>(),
         1 => (1_usize..200_000).prop_map(|n| "é".repeat(n / 2)),
     ]
@@ -202,10 +108,19 @@ fn text() -> impl Strategy<Value = String> {
 fn number() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<i64>().prop_map(|n| n.to_string()),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| f.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| f.to_string()),
         select(vec![
-            "1e400", "-1e400", "18446744073709551616", "-9223372036854775809", "-0", "0.0e-999",
-            "123456789012345678901234567890", "1E+2", "4.9e-324",
+            "1e400",
+            "-1e400",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "-0",
+            "0.0e-999",
+            "123456789012345678901234567890",
+            "1E+2",
+            "4.9e-324",
         ])
         .prop_map(str::to_owned),
     ]
@@ -226,15 +141,18 @@ pub fn value() -> impl Strategy<Value = Json> {
     })
 }
 
-/// `depth` arrays and objects inside each other around `leaf`.
+/// `depth` arrays and objects inside each other around `leaf`, as one literal (a tree this deep
+/// would overflow the test's own stack when rendered or dropped).
 pub fn nested(depth: usize, leaf: Json) -> Json {
-    (0..depth).fold(leaf, |inner, level| {
-        if level % 2 == 0 {
-            Json::Arr(vec![inner])
-        } else {
-            Json::Obj(vec![("k".to_owned(), inner)])
-        }
-    })
+    let mut text = String::with_capacity(depth * 6);
+    for level in 0..depth {
+        text.push_str(if level % 2 == 0 { "{\"k\":" } else { "[" });
+    }
+    leaf.write(&mut text);
+    for level in (0..depth).rev() {
+        text.push(if level % 2 == 0 { '}' } else { ']' });
+    }
+    Json::Raw(text)
 }
 
 /// The verdict on `value` in a field of `kind`, with the status of a refusal.
@@ -243,20 +161,32 @@ fn judge(kind: Kind, value: &Json, valid: &Json) -> (Verdict, u16) {
     let null = matches!(value, Json::Raw(r) if r == "null");
     let verdict = match (kind, value) {
         (Kind::CatalogId { required }, Json::Str(s)) if s.is_empty() => {
-            if required { Invalid } else { Valid }
+            if required {
+                Invalid
+            } else {
+                Valid
+            }
         }
         (Kind::CatalogId { .. }, Json::Str(s)) => match valid {
             Json::Str(v) if v == s => Valid,
             _ => Invalid,
         },
         (Kind::Text { required }, Json::Str(s)) => {
-            if required && s.is_empty() { Invalid } else { Valid }
+            if required && s.is_empty() {
+                Invalid
+            } else {
+                Valid
+            }
         }
         (Kind::Bool { .. }, Json::Raw(r)) if r == "true" || r == "false" => Valid,
         (Kind::CatalogId { required } | Kind::Text { required } | Kind::Bool { required }, _)
             if null =>
         {
-            if required { Invalid } else { Valid }
+            if required {
+                Invalid
+            } else {
+                Valid
+            }
         }
         (Kind::CatalogId { .. } | Kind::Text { .. } | Kind::Bool { .. }, _) => Invalid,
         (Kind::Object | Kind::Context, _) if null => Valid,
@@ -297,9 +227,15 @@ pub fn body(kind: BodyKind) -> impl Strategy<Value = Body> {
         f.retain(|(k, _)| k != name);
         let required = matches!(
             field,
-            Kind::CatalogId { required: true } | Kind::Text { required: true } | Kind::Bool { required: true }
+            Kind::CatalogId { required: true }
+                | Kind::Text { required: true }
+                | Kind::Bool { required: true }
         );
-        let verdict = if required { Verdict::Invalid } else { Verdict::Valid };
+        let verdict = if required {
+            Verdict::Invalid
+        } else {
+            Verdict::Valid
+        };
         mutated(Json::Obj(f).render(), "remove", (verdict, 400))
     });
 
@@ -327,18 +263,26 @@ pub fn body(kind: BodyKind) -> impl Strategy<Value = Body> {
         mutated(Json::Obj(f).render(), "duplicate", (Verdict::Unknown, 400))
     });
 
-    // Deep nesting inside `parameters` (or a vendor field): shallow is accepted, past serde's
-    // limit of 128 it is a 400; in between depends on the depth limit in force.
+    // Deep nesting inside `parameters`: shallow is accepted, past serde's limit of 128 it is a
+    // 400, in between it depends on the depth limit in force. Inside an unknown (vendor) field
+    // serde skips it without a limit, so only a depth limit refuses it: either answer.
     let b = base.clone();
-    let deep = (1_usize..=200, value()).prop_map(move |(depth, leaf)| {
+    let depth = prop_oneof![4 => 1_usize..=200, 1 => 1_000_usize..=20_000];
+    let deep = (depth, value(), prop::bool::ANY).prop_map(move |(depth, leaf, vendor)| {
         let mut f = b.clone();
-        f.retain(|(k, _)| k != "parameters");
-        let key = if kind.name == "state" { "vendor_extension" } else { "parameters" };
-        f.push((key.to_owned(), Json::Obj(vec![("deep".to_owned(), nested(depth, leaf))])));
+        let key = if vendor || kind.name == "state" {
+            "x_vendor_extension"
+        } else {
+            "parameters"
+        };
+        f.retain(|(k, _)| k != key);
+        f.push((
+            key.to_owned(),
+            Json::Obj(vec![("deep".to_owned(), nested(depth, leaf))]),
+        ));
         let verdict = match depth {
-            0..=40 => Verdict::Unknown, // the leaf may be out of range
-            41..=140 => Verdict::Unknown,
-            _ => Verdict::Invalid,
+            141.. if key == "parameters" => Verdict::Invalid,
+            _ => Verdict::Unknown,
         };
         mutated(Json::Obj(f).render(), "deep", (verdict, 400))
     });
@@ -357,25 +301,84 @@ pub fn body(kind: BodyKind) -> impl Strategy<Value = Body> {
                 *v = Json::Obj(vec![("platform".to_owned(), value.clone())]);
             }
         }
-        let verdict = if f.iter().any(|(k, _)| k == "context") { verdict } else { Verdict::Valid };
+        let verdict = if f.iter().any(|(k, _)| k == "context") {
+            verdict
+        } else {
+            Verdict::Valid
+        };
         mutated(Json::Obj(f).render(), "platform", (verdict, 400))
     });
 
+    // Near the size limit (1 MiB): the size stage decides.
+    let b = base.clone();
+    let huge = (900_000_usize..1_200_000).prop_map(move |n| {
+        let mut f = b.clone();
+        let key = if kind.name == "state" {
+            "x_vendor_extension"
+        } else {
+            "parameters"
+        };
+        f.retain(|(k, _)| k != key);
+        f.push((
+            key.to_owned(),
+            Json::Obj(vec![("blob".to_owned(), Json::Str("x".repeat(n)))]),
+        ));
+        mutated(Json::Obj(f).render(), "huge", (Verdict::Valid, 400))
+    });
+
+    // `maintenance_info.version` other than the plan's (spec.md "Provisioning": 422).
+    let b = base.clone();
+    let version = prop_oneof![1 => text(), 1 => "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}", 1 => Just("1.0.0".to_owned())];
+    let maintenance = version.prop_map(move |version| {
+        let mut f = b.clone();
+        // `{"version": ""}` is "not provided"; a version that is not SemVer 2.0 is a 400 of the
+        // body stage (SemVer forbids leading zeros), another SemVer version than the plan's a 422 of the catalog stage.
+        let semver = version.split(['-', '+']).next().is_some_and(|core| {
+            let parts: Vec<&str> = core.split('.').collect();
+            parts.len() == 3
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && p.bytes().all(|b| b.is_ascii_digit())
+                        && (*p == "0" || !p.starts_with('0'))
+                })
+        });
+        let (verdict, status) = match kind.name {
+            "bind" | "state" => (Verdict::Valid, 400), // an unknown field there
+            _ if version.is_empty() => (Verdict::Valid, 400),
+            _ if !semver => (Verdict::Invalid, 400),
+            "provision" if version != "1.0.0" => (Verdict::Invalid, 422),
+            "provision" => (Verdict::Valid, 422),
+            _ => (Verdict::Unknown, 422),
+        };
+        f.retain(|(k, _)| k != "maintenance_info");
+        f.push((
+            "maintenance_info".to_owned(),
+            Json::obj(&[("version", Json::Str(version))]),
+        ));
+        mutated(Json::Obj(f).render(), "maintenance", (verdict, status))
+    });
+
     let valid_text = valid.render().into_bytes();
-    let bytes = (any::<prop::sample::Index>(), any::<u8>(), 0_u8..3).prop_map(move |(at, byte, op)| {
-        let mut text = valid_text.clone();
-        let i = at.index(text.len() + 1);
-        match op {
-            0 => text.truncate(i),
-            1 => text.insert(i, byte),
-            _ => {
-                if i < text.len() {
-                    text.remove(i);
+    let bytes =
+        (any::<prop::sample::Index>(), any::<u8>(), 0_u8..3).prop_map(move |(at, byte, op)| {
+            let mut text = valid_text.clone();
+            let i = at.index(text.len() + 1);
+            match op {
+                0 => text.truncate(i),
+                1 => text.insert(i, byte),
+                _ => {
+                    if i < text.len() {
+                        text.remove(i);
+                    }
                 }
             }
-        }
-        Body { text, mutation: "bytes", verdict: Verdict::Unknown, status: 400 }
-    });
+            Body {
+                text,
+                mutation: "bytes",
+                verdict: Verdict::Unknown,
+                status: 400,
+            }
+        });
     let random = prop::collection::vec(any::<u8>(), 0..512).prop_map(|text| Body {
         text,
         mutation: "random",
@@ -390,6 +393,8 @@ pub fn body(kind: BodyKind) -> impl Strategy<Value = Body> {
         1 => duplicate,
         1 => deep,
         1 => platform,
+        1 => huge,
+        1 => maintenance,
         2 => bytes,
         1 => random,
     ]

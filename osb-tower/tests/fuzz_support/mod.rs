@@ -7,6 +7,7 @@
 //! fuzz_bodies -- --nocapture`).
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
+pub mod body_kinds;
 pub mod http_gen;
 pub mod json_gen;
 
@@ -90,7 +91,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).chars().take(400).collect()
+        String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(400)
+            .collect()
     }
 }
 
@@ -205,7 +209,9 @@ struct Tally {
 static TALLIES: Mutex<BTreeMap<String, Tally>> = Mutex::new(BTreeMap::new());
 
 fn record(class: &str, status: u16, panics: usize) {
-    let mut tallies = TALLIES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut tallies = TALLIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let tally = tallies.entry(class.to_owned()).or_default();
     tally.cases += 1;
     *tally.statuses.entry(status).or_default() += 1;
@@ -217,7 +223,9 @@ fn summary(class: &str) {
     if std::env::var_os("OSB_FUZZ_SUMMARY").is_none() {
         return;
     }
-    let tallies = TALLIES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let tallies = TALLIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(t) = tallies.get(class) {
         eprintln!(
             "fuzz-summary class={class} cases={} statuses={:?} 5xx={} panics={}",
@@ -293,7 +301,12 @@ impl ServiceLogic for AcceptAll {
         Ok(())
     }
 
-    async fn create_binding(&self, _: &str, _: &str, _: &BindRequest) -> Result<Binding, LogicError> {
+    async fn create_binding(
+        &self,
+        _: &str,
+        _: &str,
+        _: &BindRequest,
+    ) -> Result<Binding, LogicError> {
         let mut credentials = serde_json::Map::new();
         credentials.insert("password".to_owned(), Value::from("s3cret"));
         Ok(Binding::with_credentials(credentials))
@@ -316,7 +329,9 @@ pub fn managed(catalog: Catalog) -> Arc<ManagedBroker> {
 pub fn valid_body(endpoint: osb_tower::Endpoint) -> &'static str {
     use osb_tower::Endpoint as E;
     match endpoint {
-        E::Provision => r#"{"service_id":"svc-db","plan_id":"plan-small","context":{"platform":"cloudfoundry"}}"#,
+        E::Provision => {
+            r#"{"service_id":"svc-db","plan_id":"plan-small","context":{"platform":"cloudfoundry"}}"#
+        }
         E::Update => r#"{"service_id":"svc-db"}"#,
         E::Bind => r#"{"service_id":"svc-db","plan_id":"plan-small"}"#,
         E::SetInstanceState => r#"{"enabled":true}"#,
