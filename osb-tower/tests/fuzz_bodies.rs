@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use fuzz_support::json_gen::{self, BIND, BodyKind, PROVISION, STATE, UPDATE};
+use fuzz_support::body_kinds::{BIND, BodyKind, PROVISION, STATE, UPDATE};
+use fuzz_support::json_gen;
 use fuzz_support::{Expect, Verdict, call, check, managed, run, runtime};
 use http::Method;
 use http_body_util::Full;

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use super::Verdict;
+use super::body_kinds::BodyKind;
 use super::body_kinds::Kind;
-pub use super::body_kinds::{BIND, BodyKind, PROVISION, STATE, UPDATE};
 
 /// JSON as text is written: objects may repeat keys, numbers keep their spelling.
 #[derive(Debug, Clone)]
