@@ -159,25 +159,55 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// `invalid type: string "hunter2", expected a map` → `invalid type: string, expected a map`.
+/// Removes the request's values from a parser message, wherever they sit in it: serde writes a
+/// string value `"quoted"` (`invalid type: string "hunter2", expected a map`), a number, boolean,
+/// character or variant in backticks after its kind (`invalid type: integer `5``), and the
+/// model's own messages quote values the same way (`maintenance_info.version "x" is not …`),
+/// also behind a prefix (`invalid service_id: invalid type: …`). Backticks after anything else
+/// name a field (`missing field `service_id``) and stay.
 fn redact(message: &str) -> String {
-    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            if let Some((unexpected, expected)) = rest.split_once(", expected ") {
-                let kind = unexpected
-                    .split(['"', '`'])
-                    .next()
-                    .unwrap_or_default()
-                    .trim();
-                return format!("{prefix}{kind}, expected {expected}");
-            }
-            return format!("{prefix}<redacted>");
+    const VALUE_KINDS: [&str; 5] = [
+        "boolean ",
+        "integer ",
+        "floating point ",
+        "character ",
+        "variant ",
+    ];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(['"', '`']) {
+        let (before, quoted) = rest.split_at(at);
+        let backtick = quoted.starts_with('`');
+        if backtick && !VALUE_KINDS.iter().any(|kind| before.ends_with(kind)) {
+            // A field name: keep it, closing backtick included.
+            let end = quoted[1..].find('`').map_or(quoted.len(), |i| i + 2);
+            out.push_str(before);
+            out.push_str(&quoted[..end]);
+            rest = &quoted[end..];
+            continue;
+        }
+        out.push_str(before.strip_suffix(' ').unwrap_or(before));
+        rest = skip_quoted(quoted);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text after the quoted value `quoted` starts with (`"…"` with Rust escapes, or `` `…` ``).
+fn skip_quoted(quoted: &str) -> &str {
+    let mut chars = quoted.char_indices();
+    let Some((_, open)) = chars.next() else {
+        return quoted;
+    };
+    let mut escaped = false;
+    for (i, c) in chars {
+        match c {
+            '\\' if open == '"' && !escaped => escaped = true,
+            c if c == open && !escaped => return &quoted[i + c.len_utf8()..],
+            _ => escaped = false,
         }
     }
-    if message.starts_with("unknown variant") {
-        return "unknown variant".to_owned();
-    }
-    message.to_owned()
+    "" // unterminated: everything after the opening quote is the value
 }
 
 #[cfg(test)]
@@ -220,6 +250,36 @@ mod tests {
         let message =
             err(r#"{"service_id":"s","plan_id":"p","parameters":{"a":1},"context":"pw-123"}"#);
         assert!(!message.contains("pw-123"), "{message}");
+    }
+
+    #[test]
+    fn errors_never_echo_values_behind_a_prefix_or_in_the_models_messages() {
+        for body in [
+            r#"{"service_id":"s","plan_id":"p","maintenance_info":{"version":"hunter2"}}"#,
+            r#"{"service_id":"s","plan_id":"p","parameters":"a, expected hunter2"}"#,
+            r#"{"service_id":"s","plan_id":"p","parameters":"\"hunter2\" `x`"}"#,
+            r#"{"service_id":7777777,"plan_id":"p"}"#,
+            r#"{"service_id":"s","plan_id":true}"#,
+            r#"{"service_id":"s","plan_id":"p","maintenance_info":7777777}"#,
+        ] {
+            let message = err(body);
+            assert!(message.contains("field `"), "{message}");
+            for value in ["hunter2", "7777777", "true"] {
+                assert!(!message.contains(value), "{body}: {message}");
+            }
+        }
+        assert_eq!(
+            redact(r#"invalid type: string "a\"b`c", expected a map"#),
+            "invalid type: string, expected a map"
+        );
+        assert_eq!(
+            redact("unknown variant `x`, expected one of `a`, `b`"),
+            "unknown variant, expected one of `a`, `b`"
+        );
+        assert_eq!(
+            redact("missing field `service_id`"),
+            "missing field `service_id`"
+        );
     }
 
     #[test]
