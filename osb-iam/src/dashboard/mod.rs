@@ -91,7 +91,7 @@ use std::sync::Arc;
 pub use callback::Callback;
 pub use config::{ConfigError, DashboardAuthBuilder, SubjectForm};
 pub use discovery::{Discovery, DiscoveryError, Endpoints, InvalidDiscoveryUrl};
-pub use guard::Guard;
+pub use guard::{Guard, ResponseFuture};
 pub use instance::{DashboardPath, ExtractInstance};
 pub use layer::GuardLayer;
 pub use rejection::Rejection;
