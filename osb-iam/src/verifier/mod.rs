@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::claims::Wire;
-use crate::keys::{KeyCache, KeySet};
+use crate::keys::{InvalidKeysUrl, KeyCache, KeySet};
 use crate::{Environment, IamClaims, Policy, TokenRejection};
 use token_cache::TokenCache;
 
@@ -71,6 +71,31 @@ impl Verifier {
         }
     }
 
+    /// Starts a verifier with `environment`'s keys (a [`KeyCache::for_environment`]) and
+    /// issuer that lets in what `policy` allows.
+    ///
+    /// # Errors
+    ///
+    /// As [`KeyCache::for_environment`]: the keys URL is not `https` (never for the presets).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::{Environment, Policy, Verifier};
+    ///
+    /// let verifier = Verifier::for_environment(&Environment::STAGING, Policy::insecure_any_identity())?
+    ///     .build();
+    /// # let _ = verifier;
+    /// # Ok::<(), osb_iam::keys::InvalidKeysUrl>(())
+    /// ```
+    pub fn for_environment(
+        environment: &Environment,
+        policy: Policy,
+    ) -> Result<VerifierBuilder, InvalidKeysUrl> {
+        let keys = KeyCache::for_environment(environment)?;
+        Ok(Self::builder(keys, policy).issuer(environment.issuer()))
+    }
+
     /// "Bearer CRN" against production IAM, from the broker's CRN alone: admits only tokens
     /// whose `iam_id` is `crn-<broker_crn>`, with the default leeway, size limit and token cache.
     ///
@@ -93,8 +118,7 @@ impl Verifier {
     /// # let _ = layer;
     /// ```
     pub fn bearer_crn(broker_crn: &str) -> Self {
-        let keys = Environment::PRODUCTION
-            .key_cache()
+        let keys = KeyCache::for_environment(&Environment::PRODUCTION)
             // Never taken: the preset's keys URL is a constant `https` URL (the doctest builds
             // this verifier). Were it refused, no key would be trusted: every token refused.
             .unwrap_or_else(|_| KeyCache::fixed(KeySet::new()));
