@@ -1,9 +1,11 @@
-//! IBM Cloud IAM environments: where the keys and the token endpoint are, and who the issuer is.
+//! IBM Cloud IAM environments: where the keys and the token endpoint are, and who the issuer is;
+//! and where this crate may send secrets.
+//!
+//! A leaf: it imports nothing of the crate. What is built for an environment is built by its own
+//! type (`KeyCache::for_environment`, `Verifier::for_environment`,
+//! `Discovery::try_for_environment`).
 
 use std::borrow::Cow;
-
-use crate::keys::{HttpKeySource, KeyCache};
-use crate::{Policy, VerifierBuilder};
 
 /// An IAM environment (NOTES.md §5): production, staging, or your own.
 ///
@@ -69,7 +71,6 @@ impl Environment {
     ///     format!("{base}/identity/token"),
     /// );
     /// assert_eq!(iam.issuer(), "https://iam.example.com/identity");
-    /// assert!(iam.key_cache().is_ok());
     /// ```
     pub fn custom(
         keys_url: impl Into<String>,
@@ -89,18 +90,10 @@ impl Environment {
     /// still needs `https`.
     ///
     /// Risk: none on a loopback host, where nobody on the network can replace the keys; that
-    /// is why no other host is allowed. Default: `https` only.
+    /// is why no other host is allowed. See
+    /// [`KeyCache::for_environment`](crate::keys::KeyCache::for_environment) for an example.
     ///
-    /// # Example
-    ///
-    /// ```
-    /// use osb_iam::Environment;
-    ///
-    /// let local = |keys: &str| Environment::custom(keys, "http://127.0.0.1:9/identity", "");
-    /// assert!(local("http://127.0.0.1:9/keys").key_cache().is_err());
-    /// assert!(local("http://127.0.0.1:9/keys").insecure_allow_loopback_http().key_cache().is_ok());
-    /// assert!(local("http://iam.example.com/keys").insecure_allow_loopback_http().key_cache().is_err());
-    /// ```
+    /// Default: `https` only.
     #[must_use]
     pub fn insecure_allow_loopback_http(mut self) -> Self {
         self.loopback_http = true;
@@ -141,60 +134,10 @@ impl Environment {
         &self.token_url
     }
 
-    /// A key cache over this environment's JWK set endpoint. Nothing is fetched yet.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidKeysUrl`](crate::keys::InvalidKeysUrl) when the keys URL is not `https`
-    /// (never for the presets), or plain `http` on a loopback host where that is
-    /// [allowed](Self::insecure_allow_loopback_http).
-    pub fn key_cache(&self) -> Result<KeyCache, crate::keys::InvalidKeysUrl> {
-        let source = if self.loopback_http && is_loopback_http(&self.keys_url) {
-            HttpKeySource::insecure_allow_http(&self.keys_url)?
-        } else {
-            HttpKeySource::new(&self.keys_url)?
-        };
-        Ok(KeyCache::new(source))
-    }
-
-    /// The OpenID discovery document of this environment's dashboard sign-in:
-    /// `<issuer>/.well-known/openid-configuration`, over plain `http` only when
-    /// [`is_loopback_http`](Self::is_loopback_http).
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidDiscoveryUrl`](crate::dashboard::InvalidDiscoveryUrl) when the issuer is not
-    /// an `https` URL (never for the presets).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use osb_iam::Environment;
-    ///
-    /// let discovery = Environment::STAGING.discovery()?;
-    /// assert_eq!(discovery.url(), "https://iam.test.cloud.ibm.com/identity/.well-known/openid-configuration");
-    /// # Ok::<(), osb_iam::dashboard::InvalidDiscoveryUrl>(())
-    /// ```
-    #[cfg(feature = "dashboard")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
-    pub fn discovery(
-        &self,
-    ) -> Result<crate::dashboard::Discovery, crate::dashboard::InvalidDiscoveryUrl> {
-        let url = format!("{}/.well-known/openid-configuration", self.issuer);
-        if self.is_loopback_http() {
-            crate::dashboard::Discovery::insecure_allow_http(&url)
-        } else {
-            crate::dashboard::Discovery::new(&url)
-        }
-    }
-
-    /// A verifier builder with this environment's keys and issuer.
-    ///
-    /// # Errors
-    ///
-    /// As [`key_cache`](Self::key_cache).
-    pub fn verifier(&self, policy: Policy) -> Result<VerifierBuilder, crate::keys::InvalidKeysUrl> {
-        Ok(crate::Verifier::builder(self.key_cache()?, policy).issuer(self.issuer.clone()))
+    /// Whether the keys URL may be plain `http`: a loopback host that
+    /// [`insecure_allow_loopback_http`](Self::insecure_allow_loopback_http) let in.
+    pub(crate) fn allows_loopback_http_keys(&self) -> bool {
+        self.loopback_http && is_loopback_http(&self.keys_url)
     }
 }
 
@@ -255,27 +198,5 @@ mod tests {
             (env.keys_url(), env.issuer(), env.token_url()),
             ("https://k", "https://i", "https://t")
         );
-    }
-
-    #[cfg(feature = "dashboard")]
-    #[test]
-    fn discovery_over_loopback_http_needs_the_explicit_knob() {
-        let local = Environment::custom(
-            "http://127.0.0.1:9/identity/keys",
-            "http://127.0.0.1:9/identity",
-            "http://127.0.0.1:9/identity/token",
-        );
-        assert!(local.discovery().is_err());
-        let allowed = local.insecure_allow_loopback_http();
-        assert_eq!(
-            allowed
-                .discovery()
-                .map(|d| d.url().to_owned())
-                .ok()
-                .as_deref(),
-            Some("http://127.0.0.1:9/identity/.well-known/openid-configuration")
-        );
-        let remote = Environment::custom("http://iam.example/k", "http://iam.example/identity", "");
-        assert!(remote.insecure_allow_loopback_http().discovery().is_err());
     }
 }

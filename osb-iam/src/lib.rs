@@ -24,7 +24,7 @@ mod rejection;
 pub mod setup;
 mod verifier;
 
-pub use auth::{IamAuth, IamAuthLayer, ResponseFuture};
+pub use auth::{IamAuth, IamAuthLayer};
 pub use backend::BACKEND;
 pub use claims::IamClaims;
 #[cfg(feature = "dashboard")]

@@ -1,7 +1,8 @@
 //! Why a bearer token was refused, and how that is answered over HTTP.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Response, StatusCode};
+use osb_tower::auth::Rejection;
 
 use crate::PolicyViolation;
 
@@ -121,30 +122,22 @@ impl TokenRejection {
         })
     }
 
-    /// The OSB error code of the body (`Unauthorized` / `Forbidden`).
-    fn error_code(&self) -> &'static str {
-        match self {
-            Self::PolicyDenied { .. } => "Forbidden",
-            _ => "Unauthorized",
-        }
+    /// The answer through osb-tower's auth slot: [`MissingToken`](Self::MissingToken) is
+    /// "missing credentials" (so `Basic::new(..).or(verifier)` tries the next authenticator),
+    /// [`PolicyDenied`](Self::PolicyDenied) is 403, every other rejection 401; with the
+    /// challenge, and `self` as the reason.
+    pub(crate) fn into_rejection(self) -> Rejection {
+        let rejection = match &self {
+            Self::MissingToken => Rejection::missing_credentials(self.description()),
+            Self::PolicyDenied { .. } => Rejection::forbidden(self.description()),
+            _ => Rejection::unauthorized(self.description()),
+        };
+        rejection.with_challenge(self.challenge()).with_reason(self)
     }
 
     /// The HTTP answer: status, OSB JSON error body, `WWW-Authenticate`, and `self` in the
     /// extensions.
     pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
-        let body = serde_json::json!({
-            "error": self.error_code(),
-            "description": self.description(),
-        });
-        let mut response = Response::new(B::from(Bytes::from(body.to_string())));
-        *response.status_mut() = self.status();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(header::WWW_AUTHENTICATE, self.challenge());
-        response.extensions_mut().insert(self);
-        response
+        self.into_rejection().into_response()
     }
 }

@@ -13,10 +13,9 @@ use tower::Service;
 use super::Rejection;
 use super::config::{Config, SubjectForm};
 use super::exchange::{ExchangeError, exchange};
-use super::guard::redirect;
+use super::guard::{ResponseFuture, redirect};
 use super::redirect::safe_return_path;
 use super::session::{STATE_TAG_LEN, Session, unix_now};
-use crate::ResponseFuture;
 use crate::authz::{AuthzRequest, Subject};
 
 /// Longest `state` accepted (the guard's nonces are 43 characters).

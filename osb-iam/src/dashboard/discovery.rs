@@ -111,6 +111,29 @@ impl Discovery {
         Self::from_parts(format!("{}{WELL_KNOWN}", environment.issuer()), false)
     }
 
+    /// The document of `environment`, its issuer checked: an `https` URL, or plain `http` on a
+    /// loopback host when [`Environment::is_loopback_http`] (the endpoints it names may then be
+    /// `http` too).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidDiscoveryUrl`] when the issuer is not an `https` URL (never for the presets).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::Environment;
+    /// use osb_iam::dashboard::Discovery;
+    ///
+    /// let discovery = Discovery::try_for_environment(&Environment::STAGING)?;
+    /// assert_eq!(discovery.url(), "https://iam.test.cloud.ibm.com/identity/.well-known/openid-configuration");
+    /// # Ok::<(), osb_iam::dashboard::InvalidDiscoveryUrl>(())
+    /// ```
+    pub fn try_for_environment(environment: &Environment) -> Result<Self, InvalidDiscoveryUrl> {
+        let url = format!("{}{WELL_KNOWN}", environment.issuer());
+        Self::checked(&url, environment.is_loopback_http())
+    }
+
     /// The document at `url`, which must be `https`; the endpoints it names must be too.
     ///
     /// # Errors
@@ -340,5 +363,31 @@ impl fmt::Debug for Discovery {
             .field("timeout", &inner.timeout)
             .field("ttl", &inner.ttl)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_over_loopback_http_needs_the_explicit_knob() {
+        let local = Environment::custom(
+            "http://127.0.0.1:9/identity/keys",
+            "http://127.0.0.1:9/identity",
+            "http://127.0.0.1:9/identity/token",
+        );
+        assert!(Discovery::try_for_environment(&local).is_err());
+        let allowed = local.insecure_allow_loopback_http();
+        assert_eq!(
+            Discovery::try_for_environment(&allowed)
+                .map(|d| d.url().to_owned())
+                .ok()
+                .as_deref(),
+            Some("http://127.0.0.1:9/identity/.well-known/openid-configuration")
+        );
+        let remote = Environment::custom("http://iam.example/k", "http://iam.example/identity", "");
+        let remote = remote.insecure_allow_loopback_http();
+        assert!(Discovery::try_for_environment(&remote).is_err());
     }
 }

@@ -1,5 +1,7 @@
 //! The [`Guard`] middleware: lets signed-in browsers through, sends the others to IAM.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -14,7 +16,9 @@ use super::instance::MAX_INSTANCE_ID;
 use super::redirect::safe_return_path;
 use super::session::{Session, SignInState, unix_now};
 use super::{DashboardUser, Rejection};
-use crate::ResponseFuture;
+
+/// The future of the dashboard's services, [`Guard`] and [`Callback`](super::Callback).
+pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 /// Middleware in front of the provider's dashboard routes.
 ///

@@ -24,7 +24,7 @@
 //! use osb_iam::apikey::{ApiKey, ApiKeyClient};
 //! use osb_iam::authz::AuthzClient;
 //! use osb_iam::dashboard::SessionKey;
-//! use osb_iam::{DashboardAuth, DashboardUser, Environment, Policy};
+//! use osb_iam::{DashboardAuth, DashboardUser, Environment, Policy, Verifier};
 //!
 //! async fn dashboard(Extension(user): Extension<DashboardUser>) -> String {
 //!     format!("Hello {}, this is instance {}", user.iam_id, user.instance_id)
@@ -32,7 +32,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Any IBM Cloud user may sign in; the access check below decides who sees which instance.
-//! let verifier = Environment::PRODUCTION.verifier(Policy::insecure_any_identity())?.build();
+//! let verifier = Verifier::for_environment(&Environment::PRODUCTION, Policy::insecure_any_identity())?.build();
 //! // The provider's service ID, whose token asks IAM's access check.
 //! let service_id = ApiKeyClient::new(ApiKey::new("…service ID API key from your secret store…"));
 //!
@@ -91,7 +91,7 @@ use std::sync::Arc;
 pub use callback::Callback;
 pub use config::{ConfigError, DashboardAuthBuilder, SubjectForm};
 pub use discovery::{Discovery, DiscoveryError, Endpoints, InvalidDiscoveryUrl};
-pub use guard::Guard;
+pub use guard::{Guard, ResponseFuture};
 pub use instance::{DashboardPath, ExtractInstance};
 pub use layer::GuardLayer;
 pub use rejection::Rejection;
@@ -117,7 +117,7 @@ use config::Config;
 /// use http::{Request, Response};
 /// use http_body_util::Full;
 /// use hyper::body::Incoming;
-/// use osb_iam::{DashboardAuth, DashboardUser, Environment, Policy};
+/// use osb_iam::{DashboardAuth, DashboardUser, Environment, Policy, Verifier};
 /// use tower::{Layer, ServiceExt};
 ///
 /// async fn page(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -126,7 +126,7 @@ use config::Config;
 /// }
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let verifier = Environment::PRODUCTION.verifier(Policy::insecure_any_identity())?.build();
+/// let verifier = Verifier::for_environment(&Environment::PRODUCTION, Policy::insecure_any_identity())?.build();
 /// let auth = DashboardAuth::builder("client-id", "client-secret", "https://broker.example.com/auth/callback", verifier)
 ///     .insecure_skip_access_check() // for brevity: see `access_check`
 ///     .build()?;

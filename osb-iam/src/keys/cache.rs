@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{KeySet, KeySource, KeySourceError, PublicKey, StaticKeys};
+use super::{
+    HttpKeySource, InvalidKeysUrl, KeySet, KeySource, KeySourceError, PublicKey, StaticKeys,
+};
+use crate::Environment;
 
 /// Default least time between two refreshes caused by unknown `kid`s.
 const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -58,6 +61,44 @@ impl KeyCache {
             KeySet::new(),
             DEFAULT_MIN_REFRESH_INTERVAL,
         )
+    }
+
+    /// An empty cache over `environment`'s JWK set endpoint. Nothing is fetched yet.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidKeysUrl`] when the keys URL is not `https` (never for the presets), or plain
+    /// `http` on a loopback host where that is
+    /// [allowed](Environment::insecure_allow_loopback_http).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::Environment;
+    /// use osb_iam::keys::KeyCache;
+    ///
+    /// let base = String::from("https://iam.example.com");
+    /// let iam = Environment::custom(
+    ///     format!("{base}/identity/keys"),
+    ///     format!("{base}/identity"),
+    ///     format!("{base}/identity/token"),
+    /// );
+    /// assert!(KeyCache::for_environment(&iam).is_ok());
+    ///
+    /// // Plain `http` only on a loopback host, and only when the environment allows it.
+    /// let local = |keys: &str| Environment::custom(keys, "http://127.0.0.1:9/identity", "");
+    /// assert!(KeyCache::for_environment(&local("http://127.0.0.1:9/keys")).is_err());
+    /// assert!(KeyCache::for_environment(&local("http://127.0.0.1:9/keys").insecure_allow_loopback_http()).is_ok());
+    /// assert!(KeyCache::for_environment(&local("http://iam.example.com/keys").insecure_allow_loopback_http()).is_err());
+    /// ```
+    pub fn for_environment(environment: &Environment) -> Result<Self, InvalidKeysUrl> {
+        let url = environment.keys_url();
+        let source = if environment.allows_loopback_http_keys() {
+            HttpKeySource::insecure_allow_http(url)?
+        } else {
+            HttpKeySource::new(url)?
+        };
+        Ok(Self::new(source))
     }
 
     /// A cache holding `keys` that never fetches anything new: for tests and air-gapped use.

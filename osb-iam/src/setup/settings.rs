@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use super::{Error, IbmCloud};
 use crate::apikey::{ApiKey, ApiKeyClient};
+#[cfg(feature = "dashboard")]
+use crate::dashboard::Discovery;
+use crate::keys::KeyCache;
 use crate::{Environment, Policy, Verifier};
 
 /// Production IAM, the default of [`Settings::iam_url`].
@@ -274,7 +277,7 @@ impl Settings {
         let environment = self.environment();
         let bearer_on = self.bearer_enabled();
         let keys = if bearer_on || self.dashboard_enabled() {
-            Some(environment.key_cache().map_err(derived)?)
+            Some(KeyCache::for_environment(&environment).map_err(derived)?)
         } else {
             None
         };
@@ -326,7 +329,7 @@ impl Settings {
     fn dashboard(
         &self,
         environment: &Environment,
-        keys: &crate::keys::KeyCache,
+        keys: &KeyCache,
         tokens: &ApiKeyClient,
     ) -> Result<crate::DashboardAuth, Error> {
         let required = self.dashboard_required()?;
@@ -340,7 +343,7 @@ impl Settings {
             // A local fake IAM: its access check is on loopback too.
             authz = authz.insecure_allow_http();
         }
-        let discovery = environment.discovery().map_err(derived)?;
+        let discovery = Discovery::try_for_environment(environment).map_err(derived)?;
         let mut auth =
             crate::DashboardAuth::builder(id, secret, redirect, verifier).discovery(discovery);
         if crate::environment::is_loopback_http(redirect) {

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::claims::Wire;
-use crate::environment::Environment;
-use crate::keys::KeyCache;
-use crate::{IamClaims, Policy, TokenRejection};
+use crate::keys::{InvalidKeysUrl, KeyCache, KeySet};
+use crate::{Environment, IamClaims, Policy, TokenRejection};
 use token_cache::TokenCache;
 
 /// Default clock-skew allowance, as in IBM's own IAM libraries.
@@ -24,8 +23,9 @@ const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 1024;
 /// `exp` / `nbf` / `iat` with a small leeway, then the [`Policy`]. No `aud` is required: IAM
 /// tokens carry none (NOTES.md §5).
 ///
-/// Cheap to clone (an `Arc`). Used by [`IamAuthLayer`](crate::IamAuthLayer), and usable directly
-/// with osb-tower's `RequireAuthLayer` since it implements `osb_tower::auth::Authenticate`.
+/// Cheap to clone (an `Arc`). It implements `osb_tower::auth::Authenticate`, so it goes into
+/// osb-tower's `RequireAuthLayer` ([`IamAuthLayer`](crate::IamAuthLayer) is that pairing),
+/// alone or beside `Basic`.
 ///
 /// # Example
 ///
@@ -69,6 +69,62 @@ impl Verifier {
             max_token_size: DEFAULT_MAX_TOKEN_SIZE,
             token_cache_capacity: DEFAULT_TOKEN_CACHE_CAPACITY,
         }
+    }
+
+    /// Starts a verifier with `environment`'s keys (a [`KeyCache::for_environment`]) and
+    /// issuer that lets in what `policy` allows.
+    ///
+    /// # Errors
+    ///
+    /// As [`KeyCache::for_environment`]: the keys URL is not `https` (never for the presets).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::{Environment, Policy, Verifier};
+    ///
+    /// let verifier = Verifier::for_environment(&Environment::STAGING, Policy::insecure_any_identity())?
+    ///     .build();
+    /// # let _ = verifier;
+    /// # Ok::<(), osb_iam::keys::InvalidKeysUrl>(())
+    /// ```
+    pub fn for_environment(
+        environment: &Environment,
+        policy: Policy,
+    ) -> Result<VerifierBuilder, InvalidKeysUrl> {
+        let keys = KeyCache::for_environment(environment)?;
+        Ok(Self::builder(keys, policy).issuer(environment.issuer()))
+    }
+
+    /// "Bearer CRN" against production IAM, from the broker's CRN alone: admits only tokens
+    /// whose `iam_id` is `crn-<broker_crn>`, with the default leeway, size limit and token cache.
+    ///
+    /// Keys are fetched on the first request (and on every unknown `kid`, rate-limited). For a
+    /// periodic refresh, which also drops keys IAM has withdrawn, keep the task of
+    /// `verifier.keys().spawn_refresh(..)`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_iam::{IamAuthLayer, Verifier};
+    ///
+    /// let verifier = Verifier::bearer_crn(
+    ///     "crn:v1:bluemix:public:resource-controller::a/0123::resource-broker:4f4e…",
+    /// );
+    /// assert!(verifier.policy().allows_iam_id(
+    ///     "crn-crn:v1:bluemix:public:resource-controller::a/0123::resource-broker:4f4e…"
+    /// ));
+    /// let layer = IamAuthLayer::new(verifier);
+    /// # let _ = layer;
+    /// ```
+    pub fn bearer_crn(broker_crn: &str) -> Self {
+        let keys = KeyCache::for_environment(&Environment::PRODUCTION)
+            // Never taken: the preset's keys URL is a constant `https` URL (the doctest builds
+            // this verifier). Were it refused, no key would be trusted: every token refused.
+            .unwrap_or_else(|_| KeyCache::fixed(KeySet::new()));
+        Self::builder(keys, Policy::bearer_crn(broker_crn))
+            .issuer(Environment::PRODUCTION.issuer())
+            .build()
     }
 
     /// The key cache (to refresh it or start its periodic refresh).
