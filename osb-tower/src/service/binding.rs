@@ -25,7 +25,8 @@ pub(super) async fn bind<B: ServiceBroker>(
     let bytes = call.read(body).await?;
     let request: Box<BindRequest> = call.parse(&bytes)?;
 
-    validate::bind(&*call.catalog(ctx).await?, &request)?;
+    let catalog = call.catalog(ctx).await?;
+    validate::bind(&catalog, &request)?;
 
     let broker = call.broker();
     match broker

@@ -1,6 +1,6 @@
 //! [`Call`]: one routed request, and the stages every operation shares.
 //!
-//! The stages are those of [`routing`](crate::routing)'s order of checks: [`Call::check`] runs
+//! The stages are those of [`routing`]'s order of checks: [`Call::check`] runs
 //! step 2 and step 3 up to the body, [`Call::read`] and [`Call::parse`] the rest of step 3, and
 //! [`Call::catalog`] fetches what steps 4 to 11 check against.
 

@@ -42,7 +42,8 @@ pub(super) async fn update<B: ServiceBroker>(
     let bytes = call.read(body).await?;
     let request: Box<UpdateRequest> = call.parse(&bytes)?;
 
-    validate::update(&*call.catalog(ctx).await?, &request)?;
+    let catalog = call.catalog(ctx).await?;
+    validate::update(&catalog, &request)?;
 
     match call.broker().update(&instance_id, *request, ctx).await? {
         UpdateResponse::Updated(body) => Ok(response::json(StatusCode::OK, &body)),
@@ -97,7 +98,8 @@ pub(super) async fn fetch<B: ServiceBroker>(
     Ok(response::json(StatusCode::OK, &instance))
 }
 
-/// `GET /v2/service_instances/:instance_id/last_operation` (spec.md "Polling Last Operation").
+/// `GET /v2/service_instances/:instance_id/last_operation` (spec.md "Polling Last Operation for
+/// Service Instances").
 pub(super) async fn last_operation<B: ServiceBroker>(
     call: &Call<B>,
     ctx: &mut RequestContext,

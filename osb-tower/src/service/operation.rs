@@ -39,7 +39,8 @@ pub(super) fn last_operation_request(query: Query) -> LastOperationRequest {
     request
 }
 
-/// `Retry-After` in delta-seconds (spec.md "Polling Last Operation", 2.15), rounded up.
+/// `Retry-After` in delta-seconds, rounded up (spec.md "Polling Last Operation for Service
+/// Instances", 2.15).
 pub(super) fn with_retry_after(
     mut response: Response<ResponseBody>,
     retry_after: Option<Duration>,

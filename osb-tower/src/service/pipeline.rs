@@ -1,10 +1,9 @@
 //! One request: routed, then through the operation of its endpoint.
 //!
-//! Each operation is an `async fn` of its own ([`catalog`](super::catalog),
-//! [`instance`](super::instance), [`binding`](super::binding), [`state`](super::state)) that
-//! reads as the request goes: the checks of [`routing`](crate::routing)'s order (step 2 and step 3
-//! in [`Call::check`], the body), the checks against the catalog, the broker call, the answer's
-//! shape.
+//! Each operation is an `async fn` of its own ([`catalog`], [`instance`], [`binding`], [`state`])
+//! that reads as the request goes: the checks of [`routing`]'s order (step 2 and step 3 in
+//! [`Call::check`], then the body), the checks against the catalog, the broker call, the shape
+//! of the answer.
 
 use std::future::ready;
 use std::sync::Arc;
