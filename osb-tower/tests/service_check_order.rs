@@ -18,6 +18,10 @@ const LIMIT: usize = 64;
 const LARGE: &str = "{not json, and long enough to be over the limit of sixty-four bytes}";
 const MALFORMED: &str = "{not json";
 
+/// A stage of the table: whether the endpoint has it, how to clear the fault it answers, the
+/// status and a word of the description.
+type Stage = (bool, fn(&mut Faults), u16, &'static str);
+
 /// One request with any of the faults of steps 2 and 3.
 #[derive(Clone, Copy)]
 struct Faults {
@@ -104,9 +108,8 @@ async fn each_endpoint_answers_the_first_failed_check_of_steps_2_and_3() {
             bad_instance_id: true,
             bad_binding_id: true,
         };
-        // Each stage, in the table's order: whether the endpoint has it, the fault it answers
-        // (cleared before the next stage), the status and a word of the description.
-        let stages: [(bool, fn(&mut Faults), u16, &str); 7] = [
+        // In the table's order; each fault is cleared before the next stage.
+        let stages: [Stage; 7] = [
             (osb, |f| f.no_version = false, 412, "X-Broker-API-Version"),
             (
                 true,
