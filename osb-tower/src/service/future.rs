@@ -54,6 +54,12 @@ impl ResponseFuture {
         }
     }
 
+    /// The size of the pipeline's state, the box this future allocates.
+    #[cfg(test)]
+    pub(super) fn pipeline_size(&self) -> usize {
+        std::mem::size_of_val(&*self.inner)
+    }
+
     fn finish(&mut self, mut response: Response<ResponseBody>) -> Response<ResponseBody> {
         if let Some(value) = self.request_identity.take() {
             response

@@ -1,8 +1,14 @@
 //! [`OsbService`]: a [`ServiceBroker`] as a `tower::Service`.
 
+mod binding;
 mod builder;
+mod call;
+mod catalog;
 mod future;
+mod instance;
+mod operation;
 mod pipeline;
+mod state;
 
 use std::convert::Infallible;
 use std::fmt;
