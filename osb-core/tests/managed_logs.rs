@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use osb_core::catalog::{Catalog, Plan, Service};
 use osb_core::managed::{
-    BindingRecord, CasError, DeprovisionError, Execution, InstanceRecord, Listed, LogicError, Managed,
-    MemoryStore, OperationKind, ServiceLogic, StateStore, StoreError, Timestamp, Version,
+    BindingRecord, CasError, DeprovisionError, Execution, InstanceRecord, Listed, LogicError,
+    Managed, MemoryStore, OperationKind, ServiceLogic, StateStore, StoreError, Timestamp, Version,
     Versioned,
 };
 use osb_core::{

@@ -79,7 +79,9 @@ fn field(bytes: &[u8], (start, end): (usize, usize)) -> Option<String> {
     let key = std::str::from_utf8(bytes.get(start..end)?).ok()?;
     let plain = !key.is_empty()
         && key.len() <= 64
-        && key.bytes().all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'`');
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'`');
     plain.then(|| key.to_owned())
 }
 
@@ -123,7 +125,11 @@ mod tests {
         assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
         assert!(err.description().contains("field `parameters`"), "{err}");
         assert!(err.description().contains("64"), "{err}");
-        let context = format!(r#"{{"context":{{"a":{}{}}}}}"#, "[".repeat(70), "]".repeat(70));
+        let context = format!(
+            r#"{{"context":{{"a":{}{}}}}}"#,
+            "[".repeat(70),
+            "]".repeat(70)
+        );
         let err = check(context.as_bytes()).unwrap_err();
         assert!(err.description().contains("field `context`"), "{err}");
     }

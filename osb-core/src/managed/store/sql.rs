@@ -135,7 +135,9 @@ pub(super) fn encode<T: Serialize + DeserializeOwned>(
     let json = serde_json::to_string(record)
         .map_err(|e| StoreError::new("cannot serialise the record").with_source(e))?;
     if let Err(e) = serde_json::from_str::<T>(&json) {
-        return Err(StoreError::new("refusing a record that could not be read back").with_source(e));
+        return Err(
+            StoreError::new("refusing a record that could not be read back").with_source(e),
+        );
     }
     Ok(Encoded {
         json,
