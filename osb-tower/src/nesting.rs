@@ -31,15 +31,12 @@ pub const MAX_JSON_DEPTH: usize = 64;
 /// One pass over the bytes counting brackets outside strings; it does not validate the JSON
 /// (the parser does that next), so a malformed body may be refused here or there.
 pub(crate) fn check(bytes: &[u8]) -> Result<(), BrokerError> {
-    match too_deep(bytes, MAX_JSON_DEPTH) {
-        None => Ok(()),
-        Some(field) => Err(refused(field.as_deref())),
-    }
+    within(bytes, MAX_JSON_DEPTH).map_err(|field| refused(field.as_deref()))
 }
 
-/// `None` when `bytes` nests at most `limit` deep; otherwise `Some` with the top-level key
-/// whose value nests too deeply, if the body is an object and the key is plain text.
-fn too_deep(bytes: &[u8], limit: usize) -> Option<Option<String>> {
+/// `Ok` when `bytes` nests at most `limit` deep; otherwise the top-level key whose value nests
+/// too deeply, if the body is an object and the key is plain text.
+fn within(bytes: &[u8], limit: usize) -> Result<(), Option<String>> {
     let mut depth = 0_usize;
     // The span of the latest string at depth 1: a key, once a value opens after it.
     let mut key = (0, 0);
@@ -63,7 +60,7 @@ fn too_deep(bytes: &[u8], limit: usize) -> Option<Option<String>> {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {
-                    return Some(field(bytes, key));
+                    return Err(field(bytes, key));
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
@@ -71,7 +68,7 @@ fn too_deep(bytes: &[u8], limit: usize) -> Option<Option<String>> {
         }
         i += 1;
     }
-    None
+    Ok(())
 }
 
 /// The key at `span`, when it is short plain text worth naming.
