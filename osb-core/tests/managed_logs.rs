@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use osb_core::catalog::{Catalog, Plan, Service};
 use osb_core::managed::{
-    BindingRecord, CasError, DeprovisionError, Execution, InstanceRecord, LogicError, Managed,
-    MemoryStore, OperationKind, ServiceLogic, StateStore, StoreError, Timestamp, Version,
+    BindingRecord, CasError, DeprovisionError, Execution, InstanceRecord, Listed, LogicError,
+    Managed, MemoryStore, OperationKind, ServiceLogic, StateStore, StoreError, Timestamp, Version,
     Versioned,
 };
 use osb_core::{
@@ -156,7 +156,7 @@ impl StateStore for FlakyStore {
         &self,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, Versioned<InstanceRecord>)>, StoreError> {
+    ) -> Result<Vec<Listed<InstanceRecord>>, StoreError> {
         self.inner.list_instances(after, limit).await
     }
     async fn load_binding(
@@ -190,7 +190,7 @@ impl StateStore for FlakyStore {
     async fn list_bindings(
         &self,
         instance_id: &str,
-    ) -> Result<Vec<(String, Versioned<BindingRecord>)>, StoreError> {
+    ) -> Result<Vec<Listed<BindingRecord>>, StoreError> {
         self.inner.list_bindings(instance_id).await
     }
     async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {

@@ -82,11 +82,13 @@ where
     })
 }
 
-/// Parses a JSON body into `T`, with a 400 that names the field or position and never a value.
+/// Parses a JSON body into `T`, with a 400 that names the field or position and never a value;
+/// a body nested deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) is a 400 naming the field.
 pub(crate) fn parse<T: DeserializeOwned>(
     bytes: &[u8],
     headers: &HeaderMap,
 ) -> Result<T, BrokerError> {
+    crate::nesting::check(bytes)?;
     // The fast path: path tracking costs about half again the parse, so it runs only to
     // describe a failure (see the overhead benchmark in `benches/`).
     if let Ok(value) = serde_json::from_slice(bytes) {

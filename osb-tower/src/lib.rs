@@ -126,7 +126,9 @@
 //! `MaintenanceInfoConflict`; fetch endpoints 404 unless the catalog declares them retrievable;
 //! `instance_usable` / `update_repeatable` only where spec.md "Service Broker Errors" allows them;
 //! `Retry-After` on last_operation; catalog `ETag` / `If-None-Match`;
-//! `X-Broker-API-Request-Identity` echoed on every answer.
+//! `X-Broker-API-Request-Identity` echoed on every answer. Request bodies are limited in size
+//! ([`Builder::max_body_size`], 413) and in JSON nesting ([`MAX_JSON_DEPTH`], 400 naming the
+//! field), so whatever reaches the broker can be stored and read back.
 //!
 //! # Logging
 //!
@@ -147,6 +149,7 @@ pub mod auth;
 mod catalog;
 mod identity;
 mod json;
+mod nesting;
 mod percent;
 mod query;
 mod response;
@@ -161,6 +164,7 @@ pub mod timeout;
 mod validate;
 mod version;
 
+pub use nesting::MAX_JSON_DEPTH;
 pub use response::ResponseBody;
 pub use routing::Endpoint;
 pub use service::{Builder, OsbService, ResponseFuture};

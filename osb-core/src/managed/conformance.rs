@@ -57,7 +57,7 @@ use super::logic::OperationKind;
 use super::record::{
     BindingRecord, InstanceRecord, Lease, OperationRecord, OperationStatus, Outcome, Phase,
 };
-use super::store::{CasError, StateStore, Version, Versioned};
+use super::store::{CasError, Listed, StateStore, Version, Versioned};
 use crate::binding::{BindRequest, Binding};
 use crate::provision::ProvisionRequest;
 use crate::update::UpdateRequest;
@@ -613,9 +613,10 @@ pub async fn tombstones_are_listed_until_purged<S: StateStore>(store: S) {
         "create",
     );
     let version = ok(store.save_instance(&dead, None, &record).await, "create");
-    let listed = |all: Vec<(String, Versioned<InstanceRecord>)>| -> Vec<_> {
+    let listed = |all: Vec<Listed<InstanceRecord>>| -> Vec<_> {
         all.into_iter()
             .filter(|(i, _)| i.starts_with(&base))
+            .map(|(i, record)| (i, ok(record, "a listed record reads back")))
             .collect()
     };
     let all = listed(ok(store.list_instances(None, usize::MAX).await, "list"));

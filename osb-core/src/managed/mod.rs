@@ -301,8 +301,8 @@ pub use record::{
 #[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
 pub use store::StoreUrlParser;
 pub use store::{
-    AnyStore, CasError, InvalidStoreUrl, MemoryStore, StateStore, StoreError, StoreUrl, Version,
-    Versioned,
+    AnyStore, CasError, InvalidStoreUrl, Listed, MemoryStore, StateStore, StoreError, StoreUrl,
+    Version, Versioned,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

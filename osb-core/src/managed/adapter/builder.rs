@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use super::settings::{AfterDelete, DeleteDuringCreate, Settings};
@@ -121,6 +122,7 @@ impl<L: ServiceLogic, S: StateStore> Builder<L, S> {
                     owner: self
                         .owner
                         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                    unreadable: AtomicU64::new(0),
                 }),
                 tasks: Arc::downgrade(&tasks),
             },

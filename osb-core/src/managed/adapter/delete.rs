@@ -165,11 +165,15 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         // Platforms unbind first (spec.md "Deprovisioning"); forget what is left.
         match core.store.list_bindings(instance_id).await {
             Ok(bindings) => {
-                for (binding_id, binding) in bindings {
-                    let _ = core
-                        .store
-                        .remove_binding(instance_id, &binding_id, binding.version)
-                        .await;
+                for (binding_id, listed) in bindings {
+                    // An unreadable row has no version to remove it at: it is reported, and
+                    // stays for an operator.
+                    if let Some(binding) = core.readable(instance_id, Some(&binding_id), listed) {
+                        let _ = core
+                            .store
+                            .remove_binding(instance_id, &binding_id, binding.version)
+                            .await;
+                    }
                 }
             }
             Err(err) => {

@@ -18,6 +18,7 @@ pub use builder::Builder;
 pub use settings::{AfterDelete, DeleteDuringCreate, Settings};
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ use crate::update::{UpdateRequest, UpdateResponse};
 use super::clock::{Clock, Timestamp};
 use super::logic::{Execution, OperationKind, ServiceLogic};
 use super::record::{Lease, Lifecycle, Outcome};
-use super::store::{CasError, MemoryStore, StateStore};
+use super::store::{CasError, MemoryStore, StateStore, StoreError, Versioned};
 use tasks::TaskSet;
 
 /// How often a compare-and-set is retried after conflicts before answering 422
@@ -253,6 +254,16 @@ impl<L: ServiceLogic, S: StateStore> Managed<L, S> {
         });
     }
 
+    /// How many times a scan of the store ([`Managed::recover`], at start and in every
+    /// maintenance round) met a record it could not read: corrupt JSON, or a record this
+    /// broker's decoder refuses. Each is logged at `error` with its instance (and binding) id
+    /// and skipped; requests for that id answer 500 until an operator repairs or removes the
+    /// row, while every other instance keeps working. A count that keeps growing means such a
+    /// row is still there. Starts at zero.
+    pub fn unreadable_records(&self) -> u64 {
+        self.engine.core.unreadable.load(Ordering::Relaxed)
+    }
+
     /// How many background tasks are running.
     pub fn running_tasks(&self) -> usize {
         self.tasks.len()
@@ -275,6 +286,8 @@ struct Core<L, S> {
     settings: Settings,
     clock: Arc<dyn Clock>,
     owner: String,
+    /// Unreadable records met by recovery scans (see [`Managed::unreadable_records`]).
+    unreadable: AtomicU64,
 }
 
 impl<L: ServiceLogic, S: StateStore> Core<L, S> {
@@ -390,8 +403,10 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             // A store that answers at once (the memory store) never suspends this loop: give the
             // worker back between pages, so requests never wait on a scan of every record.
             tokio::task::yield_now().await;
-            for (instance_id, versioned) in page {
-                if versioned.record.lifecycle.running().is_some()
+            for (instance_id, listed) in page {
+                // An unreadable record is reported and skipped: it must not stop the others.
+                if let Some(versioned) = self.core.readable(&instance_id, None, listed)
+                    && versioned.record.lifecycle.running().is_some()
                     && self.settle_instance(&instance_id).await?.1
                 {
                     settled += 1;
@@ -402,13 +417,42 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                     .list_bindings(&instance_id)
                     .await
                     .map_err(internal)?;
-                for (binding_id, versioned) in bindings {
-                    if versioned.record.lifecycle.running().is_some()
+                for (binding_id, listed) in bindings {
+                    if let Some(versioned) =
+                        self.core.readable(&instance_id, Some(&binding_id), listed)
+                        && versioned.record.lifecycle.running().is_some()
                         && self.settle_binding(&instance_id, &binding_id).await?.1
                     {
                         settled += 1;
                     }
                 }
+            }
+        }
+    }
+}
+
+impl<L, S> Core<L, S> {
+    /// The record of a listed row, or `None` when the store could not read it: then it is
+    /// logged with its ids and counted ([`Managed::unreadable_records`]).
+    fn readable<T>(
+        &self,
+        instance_id: &str,
+        binding_id: Option<&str>,
+        listed: Result<Versioned<T>, StoreError>,
+    ) -> Option<Versioned<T>> {
+        match listed {
+            Ok(versioned) => Some(versioned),
+            Err(err) => {
+                self.unreadable.fetch_add(1, Ordering::Relaxed);
+                let err = BrokerError::internal(err);
+                tracing::error!(
+                    instance_id,
+                    binding_id,
+                    cause = err.cause_chain().as_deref(),
+                    "a stored record cannot be read: skipped; its requests answer 500 until it \
+                     is repaired or removed"
+                );
+                None
             }
         }
     }

@@ -8,7 +8,7 @@ use std::sync::{PoisonError, RwLock};
 
 use async_trait::async_trait;
 
-use super::{CasError, StateStore, StoreError, Version, Versioned};
+use super::{CasError, Listed, StateStore, StoreError, Version, Versioned};
 use crate::managed::clock::Timestamp;
 use crate::managed::record::{BindingRecord, InstanceRecord};
 
@@ -187,7 +187,7 @@ impl StateStore for MemoryStore {
         &self,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, Versioned<InstanceRecord>)>, StoreError> {
+    ) -> Result<Vec<Listed<InstanceRecord>>, StoreError> {
         let map = self
             .instances
             .read()
@@ -199,7 +199,7 @@ impl StateStore for MemoryStore {
         Ok(map
             .range((start, Bound::Unbounded))
             .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), Ok(v.clone())))
             .collect())
     }
 
@@ -250,13 +250,13 @@ impl StateStore for MemoryStore {
     async fn list_bindings(
         &self,
         instance_id: &str,
-    ) -> Result<Vec<(String, Versioned<BindingRecord>)>, StoreError> {
+    ) -> Result<Vec<Listed<BindingRecord>>, StoreError> {
         let map = self.bindings.read().unwrap_or_else(PoisonError::into_inner);
         let start = (instance_id.to_owned(), String::new());
         Ok(map
             .range(start..)
             .take_while(|((iid, _), _)| iid == instance_id)
-            .map(|((_, bid), v)| (bid.clone(), v.clone()))
+            .map(|((_, bid), v)| (bid.clone(), Ok(v.clone())))
             .collect())
     }
 

@@ -66,6 +66,13 @@ impl<T> Versioned<T> {
     }
 }
 
+/// One row of a listing: the key, and its record or why the stored record could not be read.
+///
+/// A row that cannot be read (corrupt JSON, a record this broker's decoder refuses) fails only
+/// itself: a caller scanning the store reports it with its key and carries on with the others,
+/// and a page stays as long as the rows the store found, so paging by the last key still works.
+pub type Listed<T> = (String, Result<Versioned<T>, StoreError>);
+
 /// The store failed (unreachable, timed out, corrupt data). Answered with a 500; the cause is
 /// logged, never sent.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +139,13 @@ pub enum CasError {
 ///    a later one. Loads are plain reads: they need no lock or write transaction.
 /// 5. **Durability** as the deployment needs: a save that returned `Ok` survives a restart for a
 ///    durable store. A failed save leaves the old record whole.
-/// 6. **Retention.** Tombstones are kept (loaded and listed) until
+/// 6. **Read back what was written.** A save that returns `Ok` stored a record the store can
+///    load again, equal to the one given; a store that encodes records (as JSON text, say)
+///    refuses with [`CasError::Store`] a record it could not decode, rather than keep a row that
+///    would fail every later read. A row that cannot be read anyway (written by hand, or by an
+///    older broker) fails the loads of its key, and only its own row of a listing
+///    ([`Listed`]).
+/// 7. **Retention.** Tombstones are kept (loaded and listed) until
 ///    [`StateStore::purge_expired`] removes them; it removes records whose
 ///    `lifecycle.retain_until` time has passed, and nothing else; it may run
 ///    concurrently with other calls and must honour the same compare-and-set rule (a record
@@ -207,6 +220,9 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     /// usage metering finds instances deleted during an hour it has not collected yet through
     /// them, so a store must not hide them.
     ///
+    /// A stored record that cannot be read is listed with its error in its row ([`Listed`]),
+    /// never skipped and never failing the page.
+    ///
     /// # Errors
     ///
     /// [`StoreError`] when the store fails.
@@ -214,7 +230,7 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
         &self,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, Versioned<InstanceRecord>)>, StoreError>;
+    ) -> Result<Vec<Listed<InstanceRecord>>, StoreError>;
 
     /// The binding record, if any (tombstones included).
     ///
@@ -252,7 +268,8 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
         expected: Version,
     ) -> Result<(), CasError>;
 
-    /// The binding records of an instance, in binding-id order.
+    /// The binding records of an instance, in binding-id order; a stored record that cannot be
+    /// read is listed with its error in its row ([`Listed`]).
     ///
     /// # Errors
     ///
@@ -260,7 +277,7 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     async fn list_bindings(
         &self,
         instance_id: &str,
-    ) -> Result<Vec<(String, Versioned<BindingRecord>)>, StoreError>;
+    ) -> Result<Vec<Listed<BindingRecord>>, StoreError>;
 
     /// Removes every record whose `lifecycle.retain_until` is at or before `now` (expired
     /// tombstones). Returns how many were removed.
@@ -284,7 +301,7 @@ macro_rules! forward_store {
             async fn remove_instance(&self, instance_id: &str, expected: Version) -> Result<(), CasError> {
                 (**self).remove_instance(instance_id, expected).await
             }
-            async fn list_instances(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, Versioned<InstanceRecord>)>, StoreError> {
+            async fn list_instances(&self, after: Option<&str>, limit: usize) -> Result<Vec<Listed<InstanceRecord>>, StoreError> {
                 (**self).list_instances(after, limit).await
             }
             async fn load_binding(&self, instance_id: &str, binding_id: &str) -> Result<Option<Versioned<BindingRecord>>, StoreError> {
@@ -296,7 +313,7 @@ macro_rules! forward_store {
             async fn remove_binding(&self, instance_id: &str, binding_id: &str, expected: Version) -> Result<(), CasError> {
                 (**self).remove_binding(instance_id, binding_id, expected).await
             }
-            async fn list_bindings(&self, instance_id: &str) -> Result<Vec<(String, Versioned<BindingRecord>)>, StoreError> {
+            async fn list_bindings(&self, instance_id: &str) -> Result<Vec<Listed<BindingRecord>>, StoreError> {
                 (**self).list_bindings(instance_id).await
             }
             async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {

@@ -124,13 +124,21 @@ pub(super) struct Encoded {
     pub(super) retain_until: Option<i64>,
 }
 
-/// Serialises a record for a write.
-pub(super) fn encode<T: Serialize>(
+/// Serialises a record for a write, refusing one that [`decode`] could not read back (the
+/// `StateStore` rule "read back what was written"): JSON text nested deeper than serde_json's
+/// recursion limit is written without complaint but never parsed again, and such a row would
+/// fail every later read of its key.
+pub(super) fn encode<T: Serialize + DeserializeOwned>(
     record: &T,
     lifecycle: &Lifecycle,
 ) -> Result<Encoded, StoreError> {
     let json = serde_json::to_string(record)
         .map_err(|e| StoreError::new("cannot serialise the record").with_source(e))?;
+    if let Err(e) = serde_json::from_str::<T>(&json) {
+        return Err(
+            StoreError::new("refusing a record that could not be read back").with_source(e),
+        );
+    }
     Ok(Encoded {
         json,
         retain_until: lifecycle.retain_until.map(|t| t.as_unix_millis()),
@@ -147,6 +155,16 @@ pub(super) fn decode<T: DeserializeOwned>(
     let record = serde_json::from_str(json)
         .map_err(|e| StoreError::new("cannot parse a stored record").with_source(e))?;
     Ok(Versioned::new(Version::new(version), record))
+}
+
+/// Turns listed rows back into records, each row on its own: one that cannot be read fails
+/// only itself (see [`Listed`](super::Listed)).
+pub(super) fn decode_rows<T: DeserializeOwned>(
+    rows: Vec<(String, i64, String)>,
+) -> Vec<super::Listed<T>> {
+    rows.into_iter()
+        .map(|(id, version, json)| (id, decode(version, &json)))
+        .collect()
 }
 
 /// The column value for an expected version; `None` when the number cannot be one the store
@@ -214,7 +232,9 @@ macro_rules! state_store_impl {
             use $crate::managed::clock::Timestamp;
             use $crate::managed::record::{BindingRecord, InstanceRecord};
             use $crate::managed::store::sql::{self, Table, failed, timed};
-            use $crate::managed::store::{CasError, StateStore, StoreError, Version, Versioned};
+            use $crate::managed::store::{
+                CasError, Listed, StateStore, StoreError, Version, Versioned,
+            };
 
             impl $store {
                 async fn apply_migrations(
@@ -334,7 +354,7 @@ macro_rules! state_store_impl {
                     &self,
                     after: Option<&str>,
                     limit: usize,
-                ) -> Result<Vec<(String, Versioned<InstanceRecord>)>, StoreError> {
+                ) -> Result<Vec<Listed<InstanceRecord>>, StoreError> {
                     timed($sql.name, self.query_timeout, async {
                         let query = match after {
                             Some(after) => ::sqlx::query_as::<_, (String, i64, String)>(
@@ -350,9 +370,7 @@ macro_rules! state_store_impl {
                             .fetch_all(&self.pool)
                             .await
                             .map_err(failed($sql.name, "list"))?;
-                        rows.into_iter()
-                            .map(|(id, version, json)| Ok((id, sql::decode(version, &json)?)))
-                            .collect()
+                        Ok(sql::decode_rows(rows))
                     })
                     .await
                 }
@@ -395,16 +413,14 @@ macro_rules! state_store_impl {
                 async fn list_bindings(
                     &self,
                     instance_id: &str,
-                ) -> Result<Vec<(String, Versioned<BindingRecord>)>, StoreError> {
+                ) -> Result<Vec<Listed<BindingRecord>>, StoreError> {
                     timed($sql.name, self.query_timeout, async {
                         let rows = ::sqlx::query_as::<_, (String, i64, String)>($sql.list_bindings)
                             .bind(instance_id)
                             .fetch_all(&self.pool)
                             .await
                             .map_err(failed($sql.name, "list"))?;
-                        rows.into_iter()
-                            .map(|(id, version, json)| Ok((id, sql::decode(version, &json)?)))
-                            .collect()
+                        Ok(sql::decode_rows(rows))
                     })
                     .await
                 }

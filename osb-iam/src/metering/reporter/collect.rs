@@ -122,7 +122,22 @@ impl UsageReporter {
             after = Some(last.clone());
             let active: Vec<MeteredInstance> = page
                 .into_iter()
-                .filter_map(|(instance_id, v)| {
+                .filter_map(|(instance_id, listed)| {
+                    // One unreadable row must not stop the collection of the others; waiting
+                    // for it would miss every later hour.
+                    let v = match listed {
+                        Ok(v) => v,
+                        Err(error) => {
+                            Counters::add(&inner.counters.unreadable_instances, 1);
+                            tracing::error!(
+                                instance_id = %instance_id,
+                                error = %error,
+                                hour_start = hour.start().as_unix_millis(),
+                                "an instance record cannot be read: its usage is not collected"
+                            );
+                            return None;
+                        }
+                    };
                     self.warn_if_short_retention(&v.record);
                     metered(instance_id, v.record, hour, &inner.metered_plans)
                 })

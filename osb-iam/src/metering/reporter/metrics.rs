@@ -31,6 +31,10 @@ pub struct Metrics {
     pub retries: u64,
     /// Instances whose measuring failed (measured again later).
     pub measure_failures: u64,
+    /// Instance records the store could not read (corrupt rows), counted each time a
+    /// collection met one. Such an instance is logged at `error` with its id and skipped, so
+    /// the others are still collected; its usage for that hour is not reported.
+    pub unreadable_instances: u64,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +46,7 @@ pub(super) struct Counters {
     pub(super) rejections: AtomicU64,
     pub(super) retries: AtomicU64,
     pub(super) measure_failures: AtomicU64,
+    pub(super) unreadable_instances: AtomicU64,
 }
 
 impl Counters {
@@ -58,5 +63,6 @@ impl Counters {
         metrics.rejections = get(&self.rejections);
         metrics.retries = get(&self.retries);
         metrics.measure_failures = get(&self.measure_failures);
+        metrics.unreadable_instances = get(&self.unreadable_instances);
     }
 }
