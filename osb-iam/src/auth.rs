@@ -25,7 +25,7 @@ use crate::{TokenRejection, Verifier};
 /// ```
 /// use osb_iam::{IamAuthLayer, Verifier};
 ///
-/// // IBM Cloud's recommended broker authentication ("Bearer CRN", NOTES.md §3): the resource
+/// // IBM Cloud's recommended broker authentication ("Bearer CRN", osb-core rules.md §17.4): the resource
 /// // controller's tokens for this broker, verified against production IAM's keys.
 /// let layer = IamAuthLayer::new(Verifier::bearer_crn(
 ///     "crn:v1:bluemix:public:resource-controller::a/0123::resource-broker:4f4e…",

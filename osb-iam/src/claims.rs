@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 /// `osb_tower::auth::Authenticate` implementation (osb-tower copies them into
 /// `RequestContext::extensions`).
 ///
-/// Typed fields for the claims brokers use (NOTES.md §3, §5); every claim, documented or not,
+/// Typed fields for the claims brokers use (osb-core rules.md §17.4, §17.5); every claim, documented or not,
 /// stays readable through [`raw`](Self::raw).
 ///
 /// # Example

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-/// An IAM environment (NOTES.md §5): production, staging, or your own.
+/// An IAM environment (osb-core rules.md §17.5): production, staging, or your own.
 ///
 /// # Example
 ///

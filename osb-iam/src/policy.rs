@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use crate::IamClaims;
 
 /// What a verified token must say to be let in: an allow-list of `iam_id`s (how IBM Cloud's
-/// Bearer authentication works, NOTES.md §3) and optional account ids, client ids and scopes.
+/// Bearer authentication works, osb-core rules.md §17.4) and optional account ids, client ids and scopes.
 ///
 /// A token that is valid but fails the policy is refused with 403 (see
 /// [`TokenRejection::PolicyDenied`](crate::TokenRejection::PolicyDenied)).

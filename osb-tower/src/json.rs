@@ -2,7 +2,7 @@
 //!
 //! Spec: spec.md "Content Type" (a body that cannot be processed SHOULD be a 400) and "Vendor
 //! Extensions" (unknown fields are ignored). A wrong `Content-Type` is forgiven when the body
-//! parses (NOTES.md §1: the receiver MAY still parse).
+//! parses (osb-core rules.md §2.4: the receiver MAY still parse).
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::CONTENT_LENGTH;

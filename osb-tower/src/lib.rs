@@ -64,8 +64,8 @@
 //!
 //! - [`OsbService`] (built with [`OsbService::builder`]) serves the ten OSB v2.17 endpoints and
 //!   IBM Cloud's `bluemix_v1` instance-state extension for a [`ServiceBroker`](osb_core::ServiceBroker).
-//! - [`routing`] holds the route table and **the order of checks** every request passes (with
-//!   osb-spec NOTES.md §13 step numbers): version negotiation (412), query and body parsing
+//! - [`routing`] holds the route table and **the order of checks** every request passes (each step
+//!   with its section of osb-core's rules.md): version negotiation (412), query and body parsing
 //!   (400/413), protocol validation against the catalog (400/404/422), then the broker.
 //! - [`ResponseBody`] is the body of every answer; every answer is `application/json` with a JSON
 //!   object (`{}` at least), errors included, except `304` (and the optional `bluemix_v1` `204`).
@@ -118,7 +118,8 @@
 //!
 //! # Spec compliance
 //!
-//! OSB v2.17 (spec.md), with the deliberate choices of osb-spec NOTES.md §13:
+//! OSB v2.17 (spec.md), with the deliberate choices written down in osb-core's rules.md (§2.1, §4,
+//! §16):
 //! `X-Broker-API-Version` 2.12 and later by default (IBM Cloud sends 2.12), absent → 412 (400 as a
 //! setting); ids percent-decoded after splitting the path (IBM Cloud's CRN ids); empty strings and
 //! empty placeholder objects treated as absent; `organization_guid`/`space_guid` optional when a

@@ -1,7 +1,7 @@
 //! The query parameters of OSB requests: `accepts_incomplete`, `service_id`, `plan_id`,
 //! `operation`.
 //!
-//! Empty values are absent (osb-spec NOTES.md §13); values are percent-decoded (`+` is a space,
+//! Empty values are absent (osb-core rules.md §4); values are percent-decoded (`+` is a space,
 //! as form encoding has it); unknown parameters are ignored; the first of repeated ones wins.
 
 use std::borrow::Cow;

@@ -2,7 +2,7 @@
 //!
 //! Every answer is `application/json` with a JSON object body (`{}` at minimum), errors included;
 //! the only bodiless answers are `304 Not Modified` and the optional `204 No Content` of
-//! `bluemix_v1` (osb-spec NOTES.md §13, "Every response").
+//! `bluemix_v1` (osb-core rules.md §2.4).
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};

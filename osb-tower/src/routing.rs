@@ -18,46 +18,47 @@
 //! | `PUT` | `/bluemix_v1/service_instances/:instance_id` | [`SetInstanceState`](Endpoint::SetInstanceState) | IBM |
 //!
 //! The path is split on `/` first and each id segment is percent-decoded afterwards, so an IBM
-//! Cloud instance CRN sent as `crn%3Av1%3A…%3Aa%2F0123…` arrives whole, `/` included (ibm-cloud
-//! NOTES.md §2). An empty id segment, a trailing `/` or any other path is `404`; a known path with
+//! Cloud instance CRN sent as `crn%3Av1%3A…%3Aa%2F0123…` arrives whole, `/` included (osb-core
+//! rules.md §17.1). An empty id segment, a trailing `/` or any other path is `404`; a known path with
 //! another method is `405` with `Allow`.
 //!
 //! # Order of checks
 //!
 //! Every request passes the same stages, in this order; each stage owns its statuses and none
-//! re-checks another's work. Steps are those of osb-spec NOTES.md §13; **spec** = the spec
+//! re-checks another's work. `#` is the section of osb-core's rules.md (`osb_core::rules`) that
+//! holds the step; **spec** = the spec
 //! requires it, **choice** = the spec allows several answers and this is ours, **deviation** =
 //! deliberately not the literal spec.
 //!
 //! | # | Check | Status | Kind |
 //! |---|---|---|---|
-//! | 1 | Authentication, by a layer in front of the service (e.g. `auth::RequireAuthLayer`), even for unknown ids | 401 | spec (order: choice) |
+//! | §2.5 | Authentication, by a layer in front of the service (e.g. `auth::RequireAuthLayer`), even for unknown ids | 401 | spec (order: choice) |
 //! | – | Route: unknown path / wrong method (`Allow` lists the methods) | 404 / 405 | choice |
-//! | 2 | `X-Broker-API-Version` absent or empty | 412 (400 as a setting, [`MissingVersion`](crate::MissingVersion)) | deviation: spec says MAY 400, conformance tools expect 412 |
-//! | 2 | `X-Broker-API-Version` not `MAJOR.MINOR`, not 2.x, or outside the configured range (default 2.12 and later) | 412, description names the supported range | spec |
-//! | 2 | 2.14-only endpoint (fetch instance/binding, binding last_operation) with an older declared version, only when enabled | 412 | choice (off by default) |
-//! | 2 | `X-Broker-API-Originating-Identity` malformed | 400 | spec (format) |
-//! | 3 | `Content-Length` (or the body's size hint) above the limit | 413 | choice |
-//! | 3 | Query: `accepts_incomplete` neither `true` nor `false`; empty values are absent | 400 | spec |
-//! | 3 | Id segment with a `%` not followed by two hex digits, not UTF-8 after percent-decoding, or holding a control character (NUL, C0, DEL, C1) | 400 | choice (RFC 3986 §2.1; never an alias of another id) |
-//! | 3 | Body read: more bytes than the limit | 413 | choice |
-//! | 3 | Body: malformed JSON, or a required field missing or empty (the description names the field or position, never a value); unknown fields ignored | 400 | spec |
-//! | 3 | Body: `context.platform` present and not a string (provision, update, bind) | 400 | spec (profile.md "Context Object") |
-//! | 4 | Provision: `service_id` in the catalog, `plan_id` a plan of it | 400 | spec |
-//! | 4 | Provision: `organization_guid`/`space_guid` missing and no `context` (always when strict) | 400 | deviation: accepted with `context` (Kubernetes-style platforms) |
-//! | 4 | Provision: `maintenance_info.version` differs from the plan's, or the plan has none | 422 `MaintenanceInfoConflict` | spec (none sent: no check) |
-//! | 5 | Update: `service_id` in the catalog; a `plan_id` a plan of it | 400 | spec |
-//! | 6 | Bind: `service_id` in the catalog, `plan_id` a plan of it | 400 | spec |
-//! | 6 | Bind: plan not bindable | 400 | spec |
-//! | 6 | Bind: `predecessor_binding_id` on a plan that is not `binding_rotatable` | 400 | spec |
-//! | 7, 8 | Deprovision, unbind: `service_id` and `plan_id` query parameters present (never checked against the catalog: retired plans stay deletable) | 400 | spec |
-//! | 11 | Fetch instance / binding when no offering declares `instances_retrievable` / `bindings_retrievable` (the `service_id` hint's offering when it names one) | 404 | spec |
+//! | §2.1 | `X-Broker-API-Version` absent or empty | 412 (400 as a setting, [`MissingVersion`](crate::MissingVersion)) | deviation: spec says MAY 400, conformance tools expect 412 |
+//! | §2.1 | `X-Broker-API-Version` not `MAJOR.MINOR`, not 2.x, or outside the configured range (default 2.12 and later) | 412, description names the supported range | spec |
+//! | §2.1 | 2.14-only endpoint (fetch instance/binding, binding last_operation) with an older declared version, only when enabled | 412 | choice (off by default) |
+//! | §2.2 | `X-Broker-API-Originating-Identity` malformed | 400 | spec (format) |
+//! | §4 | `Content-Length` (or the body's size hint) above the limit | 413 | choice |
+//! | §4 | Query: `accepts_incomplete` neither `true` nor `false`; empty values are absent | 400 | spec |
+//! | §4 | Id segment with a `%` not followed by two hex digits, not UTF-8 after percent-decoding, or holding a control character (NUL, C0, DEL, C1) | 400 | choice (RFC 3986 §2.1; never an alias of another id) |
+//! | §4 | Body read: more bytes than the limit | 413 | choice |
+//! | §4 | Body: malformed JSON, or a required field missing or empty (the description names the field or position, never a value); unknown fields ignored | 400 | spec |
+//! | §4 | Body: `context.platform` present and not a string (provision, update, bind) | 400 | spec (profile.md "Context Object") |
+//! | §8 | Provision: `service_id` in the catalog, `plan_id` a plan of it | 400 | spec |
+//! | §8 | Provision: `organization_guid`/`space_guid` missing and no `context` (always when strict) | 400 | deviation: accepted with `context` (Kubernetes-style platforms) |
+//! | §8 | Provision: `maintenance_info.version` differs from the plan's, or the plan has none | 422 `MaintenanceInfoConflict` | spec (none sent: no check) |
+//! | §10 | Update: `service_id` in the catalog; a `plan_id` a plan of it | 400 | spec |
+//! | §11.1 | Bind: `service_id` in the catalog, `plan_id` a plan of it | 400 | spec |
+//! | §11.1 | Bind: plan not bindable | 400 | spec |
+//! | §11.1 | Bind: `predecessor_binding_id` on a plan that is not `binding_rotatable` | 400 | spec |
+//! | §12.2 | Deprovision, unbind: `service_id` and `plan_id` query parameters present (never checked against the catalog: retired plans stay deletable) | 400 | spec |
+//! | §9, §12.1 | Fetch instance / binding when no offering declares `instances_retrievable` / `bindings_retrievable` (the `service_id` hint's offering when it names one) | 404 | spec |
 //! | – | The broker's method: unknown resource (404/410), idempotency (200/409), busy (422), `RequiresApp` (422), … | its answer | broker |
 //! | – | Update, judged against the instance as the broker recorded it ([`UpdateRequest::check`](osb_core::UpdateRequest::check)): plan change while the current plan is not `plan_updateable` (422), context-only change without `allow_context_updates` (422), `maintenance_info.version` vs the *target* plan's (422 `MaintenanceInfoConflict`) | its answer | broker (spec; `previous_values` is informational) |
 //!
 //! Two consequences of checking the catalog in the HTTP layer, before the broker: on `PATCH`
-//! and bind a catalog `400`/`422` comes before the broker's `404` for an unknown instance (NOTES.md
-//! §13 steps 5 and 6 list the `404` between them); and `RequiresApp` is the broker's to decide
+//! and bind a catalog `400`/`422` comes before the broker's `404` for an unknown instance (rules.md
+//! §4); and `RequiresApp` is the broker's to decide
 //! (see `BindRequest::app_guid`), because only the broker knows whether it needs an app; the
 //! update rules that need the current plan or context are the broker's for the same reason.
 //!

@@ -1,5 +1,5 @@
 //! Protocol validation against the catalog: the rules that depend only on the request and the
-//! catalog, never on the broker's state (osb-spec NOTES.md §13 steps 4–6 and 11).
+//! catalog, never on the broker's state (osb-core rules.md §8–§12).
 //!
 //! Everything else (unknown instance, idempotency, busy resources, `RequiresApp`) is the broker's.
 

@@ -1,7 +1,7 @@
 //! Version negotiation: `X-Broker-API-Version` against the configured range.
 //!
 //! Spec: spec.md "API Version Header" (412 with a message naming the version to use; absent
-//! header MAY 400); the project's choices are in osb-spec NOTES.md §13 step 2.
+//! header MAY 400); the project's choices are in osb-core rules.md §2.1.
 
 use http::{HeaderMap, HeaderName, StatusCode};
 use osb_core::{ApiVersion, BrokerError};

@@ -1,4 +1,4 @@
-//! IBM Cloud's `bluemix_v1` instance-state routes (ibm-cloud NOTES.md §4).
+//! IBM Cloud's `bluemix_v1` instance-state routes (osb-core rules.md §17.3).
 #![allow(clippy::unwrap_used)]
 
 mod support;

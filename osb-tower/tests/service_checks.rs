@@ -1,5 +1,5 @@
 //! The order of checks (401 → 412 → 400 → 404/410), version negotiation, headers, bodies and
-//! robustness (NOTES.md §13).
+//! robustness (osb-core rules.md §4, §16).
 #![allow(clippy::unwrap_used)]
 
 mod support;

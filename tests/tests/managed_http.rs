@@ -234,7 +234,7 @@ async fn provision_answers_201_then_200_for_identical_and_409_for_different_attr
         created.str("dashboard_url"),
         "https://dashboard.example.com/i"
     );
-    // Only the instance name changed: still identical (NOTES.md §9.1).
+    // Only the instance name changed: still identical (osb-core rules.md §13).
     let mut renamed = provision_body(SYNC);
     renamed["context"]["name"] = json!("renamed");
     platform.provision("i", &renamed, false).await.expect(200);
@@ -559,8 +559,8 @@ async fn disabled_instance_refuses_binds_until_enabled_through_bluemix_v1() {
         .expect(201);
 }
 
-/// osb-tower checks a plan change and `maintenance_info` only when `previous_values` names the
-/// current plan; without it the adapter decides from the stored plan (NOTES.md §13 step 5).
+/// The update rules are the broker's: the adapter decides from the stored plan, with or without
+/// `previous_values` (osb-core rules.md §10).
 #[tokio::test]
 async fn patch_without_previous_values_is_checked_against_the_stored_plan() {
     let (_server, platform, broker) = serve().await;

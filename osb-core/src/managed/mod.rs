@@ -283,6 +283,12 @@ pub mod conformance;
 #[cfg(feature = "tokio")]
 mod adapter;
 
+// The guide links every store, so it is built where they all are (docs.rs builds all features).
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "sqlite", feature = "postgres"))))]
+#[doc = include_str!("../../docs/faults.md")]
+pub mod faults {}
+
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use adapter::{AfterDelete, Builder, DeleteDuringCreate, Managed, Settings};

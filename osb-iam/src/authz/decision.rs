@@ -51,7 +51,7 @@ impl Decision {
     }
 }
 
-/// `{"responses": [...]}`, one entry per request, in request order (NOTES.md §6.4).
+/// `{"responses": [...]}`, one entry per request, in request order (osb-core rules.md §17.6).
 #[derive(Deserialize)]
 pub(super) struct Answer {
     pub(super) responses: Vec<Entry>,

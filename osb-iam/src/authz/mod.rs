@@ -3,7 +3,7 @@
 //! The provider asks with its own service ID's token (from an
 //! [`ApiKeyClient`]); the body is a JSON **array** of questions
 //! and IAM answers `{"responses": [...]}` in the same order, each with a string `status` and an
-//! `authorizationDecision` (NOTES.md §6.4). [`AuthzClient`] asks one question
+//! `authorizationDecision` (osb-core rules.md §17.6). [`AuthzClient`] asks one question
 //! ([`check`](AuthzClient::check)) or many in one call ([`check_batch`](AuthzClient::check_batch)),
 //! and remembers decisions briefly (no longer than IAM's `maxCacheAgeSeconds`).
 
@@ -178,7 +178,7 @@ impl AuthzClient {
             serde_json::from_slice(&body).map_err(|_| AuthzError::InvalidAnswer {
                 reason: "not an authorization answer",
             })?;
-        // NOTES.md §6.4: entries follow request order, so a count mismatch cannot be matched up.
+        // osb-core rules.md §17.6: entries follow request order, so a count mismatch cannot be matched up.
         if answer.responses.len() != requests.len() {
             return Err(AuthzError::InvalidAnswer {
                 reason: "the number of entries differs",

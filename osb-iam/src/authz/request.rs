@@ -5,7 +5,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-/// Who asks, in one of the two forms `/v2/authz` accepts (NOTES.md §6.4).
+/// Who asks, in one of the two forms `/v2/authz` accepts (osb-core rules.md §17.6).
 ///
 /// `Debug` never shows a token body.
 ///

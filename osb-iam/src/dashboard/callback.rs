@@ -24,7 +24,7 @@ const MAX_STATE: usize = 128;
 const MAX_CODE: usize = 4096;
 
 /// The service to mount at the registered redirect URI's path: IAM sends the browser back here
-/// with `?code=…&state=…` (NOTES.md §6.3).
+/// with `?code=…&state=…` (osb-core rules.md §17.6).
 ///
 /// It checks that `state` matches the nonce bound to this browser by the [`Guard`](super::Guard)
 /// (else 403), exchanges the code at IAM's token endpoint (client id and secret as HTTP Basic,

@@ -21,7 +21,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of instances one session remembers.
 const DEFAULT_MAX_INSTANCES: usize = 8;
 
-/// Which of `/v2/authz`'s two subject forms the access check sends (NOTES.md §6.4).
+/// Which of `/v2/authz`'s two subject forms the access check sends (osb-core rules.md §17.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SubjectForm {
@@ -197,7 +197,7 @@ impl DashboardAuthBuilder {
     }
 
     /// Asks IAM's `/v2/authz`, with `authz`, whether the user may view the instance before
-    /// letting them in; the action is `<service_name>.dashboard.view` (NOTES.md §6.4) unless
+    /// letting them in; the action is `<service_name>.dashboard.view` (osb-core rules.md §17.6) unless
     /// [`action`](Self::action) says otherwise.
     ///
     /// One of this or [`insecure_skip_access_check`](Self::insecure_skip_access_check) is

@@ -1,4 +1,4 @@
-//! Redeeming the authorization code at IAM's token endpoint (NOTES.md §6.3).
+//! Redeeming the authorization code at IAM's token endpoint (osb-core rules.md §17.6).
 
 use serde::Deserialize;
 

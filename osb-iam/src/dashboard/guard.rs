@@ -29,7 +29,7 @@ pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send
 /// - otherwise answers **302** to IAM's `authorization_endpoint` (from the
 ///   [`Discovery`](super::Discovery) document) with `client_id`, the registered `redirect_uri`,
 ///   `response_type=code` and a random `state`, whose nonce is bound to this browser in a sealed,
-///   short-lived cookie sent back only to the callback (NOTES.md §6.2). IAM unavailable: 502.
+///   short-lived cookie sent back only to the callback (osb-core rules.md §17.6). IAM unavailable: 502.
 ///
 /// Build it with [`DashboardAuth::layer`](super::DashboardAuth::layer).
 #[derive(Debug, Clone)]
@@ -148,7 +148,7 @@ async fn start_sign_in<B: From<Bytes>>(
         .query_pairs_mut()
         .append_pair("client_id", &config.client_id)
         .append_pair("redirect_uri", &config.redirect_uri)
-        // NOTES.md §6.2: IBM's docs spell it `response-type`; IAM and its samples use this.
+        // osb-core rules.md §17.6: IBM's docs spell it `response-type`; IAM and its samples use this.
         .append_pair("response_type", "code")
         .append_pair("state", &state.nonce);
     let (Some(cookie), Ok(location)) = (

@@ -47,7 +47,7 @@ where
 }
 
 /// The instance id as the URL-encoded path segment after a prefix: IBM Cloud opens
-/// `dashboard_url`s of the form `…/dashboard/<URL-encoded instance CRN>` (NOTES.md §6).
+/// `dashboard_url`s of the form `…/dashboard/<URL-encoded instance CRN>` (osb-core rules.md §17.1).
 ///
 /// The segment is percent-decoded; an empty, non-UTF-8, overlong or control-character-holding
 /// one is no instance. The prefix is matched against the path as the guard sees it: behind a

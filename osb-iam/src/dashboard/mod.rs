@@ -2,7 +2,7 @@
 //! access check.
 //!
 //! IBM Cloud's console opens an instance's `dashboard_url`; the provider must sign the user in
-//! through IAM and show only instances IAM says they may access (NOTES.md §6). Three pieces do
+//! through IAM and show only instances IAM says they may access (osb-core rules.md §17.6). Three pieces do
 //! that:
 //!
 //! - the [`Guard`] middleware (from [`DashboardAuth::layer`]) in front of the dashboard routes:

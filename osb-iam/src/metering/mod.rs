@@ -4,7 +4,7 @@
 //!
 //! A service sold with integrated billing is paid for what its instances use: the provider
 //! must submit usage for every active instance of a metered plan every hour, and IBM never
-//! retries for it (NOTES.md §7; IBM Cloud docs, "Metering integration" and the Usage Metering
+//! retries for it (osb-core rules.md §17.7; IBM Cloud docs, "Metering integration" and the Usage Metering
 //! API). This module does that beside the broker:
 //!
 //! - [`UsageRecord`] is a record as IBM takes it, checked before sending ([`InvalidRecord`]):

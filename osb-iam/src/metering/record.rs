@@ -1,4 +1,4 @@
-//! Usage records as IBM's metering API takes them (NOTES.md §7), checked before they are sent.
+//! Usage records as IBM's metering API takes them (osb-core rules.md §17.7), checked before they are sent.
 
 use osb_core::managed::Timestamp;
 use serde::{Deserialize, Serialize};

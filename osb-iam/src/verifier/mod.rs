@@ -21,7 +21,7 @@ const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 1024;
 
 /// Verifies IBM Cloud IAM access tokens: RS256 signature by an IAM key named by `kid`, `iss`,
 /// `exp` / `nbf` / `iat` with a small leeway, then the [`Policy`]. No `aud` is required: IAM
-/// tokens carry none (NOTES.md §5).
+/// tokens carry none (osb-core rules.md §17.5).
 ///
 /// Cheap to clone (an `Arc`). It implements `osb_tower::auth::Authenticate`, so it goes into
 /// osb-tower's `RequireAuthLayer` ([`IamAuthLayer`](crate::IamAuthLayer) is that pairing),

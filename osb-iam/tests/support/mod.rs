@@ -118,7 +118,7 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-/// The resource controller's Bearer-CRN token claims (NOTES.md §3), valid for 30 minutes.
+/// The resource controller's Bearer-CRN token claims (osb-core rules.md §17.4), valid for 30 minutes.
 pub fn crn_claims() -> Value {
     let now = now();
     json!({

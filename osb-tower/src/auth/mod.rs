@@ -3,7 +3,7 @@
 //! other check.
 //!
 //! The spec asks platforms to authenticate every request (spec.md "Platform to Service Broker
-//! Authentication") and the order of checks in NOTES.md §13 puts authentication first, so a
+//! Authentication") and the order of checks (osb-core rules.md §4) puts authentication first, so a
 //! request without credentials gets 401 before it can learn anything from a 412, 400 or 404.
 //! [`RequireAuthLayer`] therefore wraps the whole OSB service: a rejected request never reaches it.
 //!

@@ -16,7 +16,7 @@ use super::Authenticate;
 /// is answered with [`Rejection::into_response`](super::Rejection::into_response) without reaching
 /// the inner service.
 ///
-/// Put it outside the OSB service so 401 comes before every other check (NOTES.md §13, step 1).
+/// Put it outside the OSB service so 401 comes before every other check (osb-core rules.md §2.5, §4).
 /// Cheap to clone: the authenticator sits behind an `Arc`.
 ///
 /// # Example

@@ -129,7 +129,7 @@ impl<B: ServiceBroker> Builder<B> {
     /// as the spec's text does.
     ///
     /// Default: `false`: accepted without them when `context` is present (Kubernetes-style
-    /// platforms and IBM Cloud omit them; osb-spec NOTES.md §13).
+    /// platforms and IBM Cloud omit them; osb-core rules.md §8).
     pub fn require_organization_and_space(mut self, require: bool) -> Self {
         self.require_organization_and_space = require;
         self
