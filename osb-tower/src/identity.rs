@@ -23,6 +23,16 @@ pub(crate) fn request_identity_header(headers: &HeaderMap) -> Option<HeaderValue
         .cloned()
 }
 
+/// Echoes the request identity of `headers` (if one was sent) on `response`: for the answers
+/// made outside the OSB service, by the auth and timeout layers.
+pub(crate) fn echo<B>(headers: &HeaderMap, response: &mut http::Response<B>) {
+    if let Some(value) = request_identity_header(headers) {
+        response
+            .headers_mut()
+            .insert(X_BROKER_API_REQUEST_IDENTITY, value);
+    }
+}
+
 /// The typed request identity (`None` when absent, empty or not visible ASCII/UTF-8).
 pub(crate) fn request_identity(value: Option<&HeaderValue>) -> Option<RequestIdentity> {
     value

@@ -22,6 +22,8 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use tokio::time::Sleep;
 use tower::{Layer, Service};
 
+use crate::identity;
+
 /// The body of the answer to a request that ran out of time.
 const BODY: &[u8] =
     br#"{"description":"The service broker did not answer in time; try again later."}"#;
@@ -129,9 +131,12 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        // Kept for the 503 only: the inner service echoes it on its own answers.
+        let request_identity = identity::request_identity_header(request.headers());
         ResponseFuture {
             inner: Box::pin(self.inner.call(request)),
             sleep: Box::pin(tokio::time::sleep(self.timeout)),
+            request_identity,
         }
     }
 }
@@ -140,6 +145,7 @@ where
 pub struct ResponseFuture<F> {
     inner: Pin<Box<F>>,
     sleep: Pin<Box<Sleep>>,
+    request_identity: Option<HeaderValue>,
 }
 
 impl<F, B, E> Future for ResponseFuture<F>
@@ -156,7 +162,13 @@ where
         match self.sleep.as_mut().poll(cx) {
             Poll::Ready(()) => {
                 tracing::warn!("request timed out; answered 503");
-                Poll::Ready(Ok(timed_out()))
+                let mut response = timed_out();
+                // rules.md §2.3: every answer echoes the request identity.
+                if let Some(value) = self.request_identity.take() {
+                    let name = identity::X_BROKER_API_REQUEST_IDENTITY;
+                    response.headers_mut().insert(name, value);
+                }
+                Poll::Ready(Ok(response))
             }
             Poll::Pending => Poll::Pending,
         }
@@ -211,6 +223,26 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(json["description"].as_str().unwrap().contains("in time"));
         assert!(json.get("error").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_503_echoes_the_request_identity() {
+        let inner = service_fn(|_: Request<()>| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, Infallible>(Response::new(ResponseBody::from(Bytes::new())))
+        });
+        let mut request = Request::new(());
+        let id = HeaderValue::from_static("r-7");
+        request
+            .headers_mut()
+            .insert(identity::X_BROKER_API_REQUEST_IDENTITY, id);
+        let response = TimeoutLayer::new(Duration::from_millis(10))
+            .layer(inner)
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["x-broker-api-request-identity"], "r-7");
     }
 
     #[tokio::test]

@@ -69,6 +69,7 @@ pub struct Platform {
     base: String,
     auth: Auth,
     version: Option<String>,
+    request_identity: Option<String>,
 }
 
 /// RFC 3986's unreserved characters, left as they are in a path segment.
@@ -95,6 +96,7 @@ impl Platform {
             base: base.to_owned(),
             auth: Auth::None,
             version: Some("2.17".to_owned()),
+            request_identity: None,
         }
     }
 
@@ -128,6 +130,15 @@ impl Platform {
         }
     }
 
+    /// The same platform sending `X-Broker-API-Request-Identity: <id>` on every request.
+    #[must_use]
+    pub fn request_identity(&self, id: &str) -> Self {
+        Self {
+            request_identity: Some(id.to_owned()),
+            ..self.clone()
+        }
+    }
+
     /// Sends a request with a raw body.
     pub async fn send_raw(&self, method: Method, path: &str, body: Option<String>) -> Answer {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
@@ -138,6 +149,9 @@ impl Platform {
         };
         if let Some(version) = &self.version {
             request = request.header("X-Broker-API-Version", version);
+        }
+        if let Some(id) = &self.request_identity {
+            request = request.header("X-Broker-API-Request-Identity", id);
         }
         if let Some(body) = body {
             request = request

@@ -25,10 +25,10 @@ async fn missing_or_wrong_credentials_get_401_before_any_other_check() {
         .await
         .expect_error(401, Some("Unauthorized"));
     let wrong = anonymous.basic("platform", "not-the-password");
-    wrong
-        .catalog()
-        .await
-        .expect_error(401, Some("Unauthorized"));
+    let refused = wrong.request_identity("r-401").catalog().await;
+    let refused = refused.expect_error(401, Some("Unauthorized"));
+    // rules.md §2.3: the auth layer's refusal echoes the request identity too.
+    assert_eq!(refused.headers["x-broker-api-request-identity"], "r-401");
     let path = "/v2/service_instances/x?accepts_incomplete=true";
     wrong
         .send(Method::PUT, path, Some(&provision_body(SMALL_PLAN_ID)))

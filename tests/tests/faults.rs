@@ -78,7 +78,7 @@ async fn panicking_and_hanging_requests_do_not_stop_the_others() {
     let platform = server.platform();
 
     let hung = {
-        let platform = platform.clone();
+        let platform = platform.request_identity("hung-1");
         tokio::spawn(async move {
             platform
                 .provision("hang", &provision_body(SMALL_PLAN_ID), false)
@@ -109,7 +109,9 @@ async fn panicking_and_hanging_requests_do_not_stop_the_others() {
         .await
         .unwrap()
         .unwrap();
-    hung.expect_error(503, None);
+    let hung = hung.expect_error(503, None);
+    // rules.md §2.3: the timeout layer's answer echoes the request identity too.
+    assert_eq!(hung.headers["x-broker-api-request-identity"], "hung-1");
     platform.catalog().await.expect(200);
     server.stop().await;
 }

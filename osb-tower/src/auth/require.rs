@@ -11,6 +11,7 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 
 use super::Authenticate;
+use crate::identity;
 
 /// Wraps a service in [`RequireAuth`]: every request is authenticated first, and a rejected one
 /// is answered with [`Rejection::into_response`](super::Rejection::into_response) without reaching
@@ -203,7 +204,10 @@ where
                             reason = rejection.description(),
                             "request rejected by authentication"
                         );
-                        Ok(rejection.into_response())
+                        let mut response = rejection.into_response();
+                        // rules.md §2.3: every answer echoes the request identity, refusals too.
+                        identity::echo(&parts.headers, &mut response);
+                        Ok(response)
                     }
                 }
             }),
