@@ -193,7 +193,7 @@ impl Server {
     ///
     /// Nothing here fails: accept errors are logged at `error` and waited out, a connection's
     /// errors (a timeout, a reset, a malformed request) end that connection only and are logged at
-    /// `debug`.
+    /// `trace`.
     pub async fn serve<S, B>(
         self,
         listener: TcpListener,
@@ -224,7 +224,8 @@ impl Server {
             let connection = graceful.watch(self.connection(stream, service.clone()));
             connections.spawn(async move {
                 if let Err(err) = connection.await {
-                    tracing::debug!(error = %err, "connection closed");
+                    // trace, as axum does: a flood of bad connections must not flood the logs.
+                    tracing::trace!(error = %err, "connection closed");
                 }
                 drop(slot);
             });
