@@ -111,6 +111,12 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
 }
 
 #[tokio::test]
+async fn a_limit_beyond_what_tokio_can_count_serves_as_unlimited() {
+    let server = Running::start(Server::new().max_connections(usize::MAX)).await;
+    assert_eq!(get(&mut server.connect().await, "/").await.0, 200);
+}
+
+#[tokio::test]
 async fn shutdown_lets_requests_in_flight_finish_and_closes_idle_connections() {
     let mut server = Running::start(Server::new()).await;
     let mut idle = server.connect().await;

@@ -152,7 +152,7 @@ impl Server {
     /// and the store and outgoing clients fail to open sockets or files.
     ///
     /// Default: [`default_max_connections`](Self::default_max_connections), from the process's
-    /// open-files limit when serving starts.
+    /// open-files limit when serving starts. Above 2^61 − 1 (tokio's semaphore) as unlimited.
     ///
     /// # Panics
     ///
@@ -210,7 +210,8 @@ impl Server {
         let max = self
             .max_connections
             .unwrap_or_else(Self::default_max_connections);
-        let slots = Arc::new(Semaphore::new(max));
+        // tokio's semaphore holds at most `MAX_PERMITS` (2^61 − 1): as good as unlimited.
+        let slots = Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)));
         let graceful = GracefulShutdown::new();
         // Owns every connection task: dropping `serve` ends them, none outlives the server.
         let mut connections = JoinSet::new();
