@@ -73,6 +73,8 @@
 //!
 //! # Mounting
 //!
+//! - Facing the network: [`serve::Server`] (feature `serve`) closes silent, slow and idle
+//!   connections and caps how many are open, which a bare hyper loop or `axum::serve` does not.
 //! - hyper 1: wrap the service in `hyper_util::service::TowerToHyperService` (above).
 //! - axum: `Router::new().nest_service("/broker", service)` beside the application's routes (axum
 //!   strips the prefix; leave [`Builder::path_prefix`] unset), or `route_service`.
@@ -115,6 +117,10 @@
 //!   with the OSB error body (tower-http's answers an empty `408`); needs tokio's timer.
 //! - `signal` (off by default): [`shutdown::signal`], a future completing on SIGINT or SIGTERM
 //!   for graceful shutdown; needs tokio's signal handling.
+//! - `serve` (off by default): [`serve::Server`], an HTTP/1 server for a broker facing the
+//!   network: a header-read timeout (default 30 s), an idle keep-alive timeout (default 60 s), a
+//!   connection limit (default sized from the open-files limit), accept errors waited out, and
+//!   graceful shutdown; needs hyper's server, hyper-util and tokio's sockets.
 //!
 //! # Spec compliance
 //!
@@ -155,6 +161,9 @@ mod percent;
 mod query;
 mod response;
 pub mod routing;
+#[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
+pub mod serve;
 mod service;
 #[cfg(feature = "signal")]
 #[cfg_attr(docsrs, doc(cfg(feature = "signal")))]

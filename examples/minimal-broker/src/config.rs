@@ -1,6 +1,8 @@
 //! Settings from command-line flags or environment variables (`--help` lists them).
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, num::ParseIntError, time::Duration};
+
+use osb_tower::serve::Server;
 
 /// The development Basic password, used when none is configured.
 pub const DEV_PASSWORD: &str = "dev-password-change-me";
@@ -24,19 +26,40 @@ pub struct Config {
     #[arg(long, env = "BROKER_DATABASE_URL", default_value = "sqlite:minimal-broker.db")]
     pub database_url: osb_core::managed::StoreUrl,
     /// Seconds after which operations of a broker that died are resumed.
-    #[arg(long, env = "BROKER_OPERATION_LEASE", default_value_t = 60)]
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub operation_lease: u64,
+    #[arg(long, env = "BROKER_OPERATION_LEASE", default_value = "60", value_parser = seconds)]
+    pub operation_lease: Duration,
     /// Seconds before a request that is still running is answered 503.
-    #[arg(long, env = "BROKER_REQUEST_TIMEOUT", default_value_t = 30)]
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub request_timeout: u64,
+    #[arg(long, env = "BROKER_REQUEST_TIMEOUT", default_value = "30", value_parser = seconds)]
+    pub request_timeout: Duration,
+    /// Seconds a connection has to send a request's headers before it is closed.
+    #[arg(long, env = "BROKER_HEADER_READ_TIMEOUT", default_value = "30", value_parser = seconds)]
+    pub header_read_timeout: Duration,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "BROKER_IDLE_TIMEOUT", default_value = "60", value_parser = seconds)]
+    pub idle_timeout: Duration,
+    /// Connections served at once, more wait; the default keeps a quarter of `ulimit -n` free.
+    #[arg(long, env = "BROKER_MAX_CONNECTIONS", value_parser = at_least_1)]
+    #[arg(default_value_t = Server::default_max_connections())]
+    pub max_connections: usize,
     /// IBM Cloud: IAM bearer tokens, the dashboard sign-in, usage metering (each off unless set).
     #[command(flatten)]
     pub ibm: osb_iam::setup::Settings,
     /// How long the `large` plan's provision takes (not a setting; tests shorten it).
     #[arg(skip = Duration::from_secs(3))]
     pub provision_time: Duration,
+}
+
+/// A whole number of at least 1: 0 would make a limit or timeout refuse everything.
+fn at_least_1(s: &str) -> Result<usize, String> {
+    match s.parse() {
+        Ok(0) => Err("must be at least 1".into()),
+        parsed => parsed.map_err(|err: ParseIntError| err.to_string()),
+    }
+}
+
+/// Whole seconds, at least 1.
+fn seconds(s: &str) -> Result<Duration, String> {
+    at_least_1(s).map(|n| Duration::from_secs(n as u64))
 }
 
 #[cfg(test)]
@@ -94,9 +117,35 @@ mod tests {
     }
 
     #[test]
+    fn connection_settings_default_to_30_s_60_s_and_a_share_of_the_open_files_limit() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.max_connections, Server::default_max_connections());
+        let args = ["--header-read-timeout=5", "--idle-timeout=7", "--max-connections=9"];
+        let config = parse(&args).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(5));
+        assert_eq!((config.idle_timeout.as_secs(), config.max_connections), (7, 9));
+    }
+
+    #[test]
+    fn zero_durations_and_limits_are_refused_by_name() {
+        for flag in [
+            "--operation-lease",
+            "--request-timeout",
+            "--header-read-timeout",
+            "--idle-timeout",
+            "--max-connections",
+        ] {
+            let err = parse(&[flag, "0"]).err().unwrap().to_string();
+            assert!(err.contains(flag) && err.contains("must be at least 1"), "{err}");
+            assert!(parse(&[flag, "-1"]).is_err() && parse(&[flag, "1"]).is_ok());
+        }
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         assert!(parse(&["--database-url", "mysql://x"]).is_err());
-        assert!(parse(&["--operation-lease", "0"]).is_err());
         assert!(parse(&["--listen", "localhost"]).is_err());
         assert!(parse(&["--iam-api-key", " "]).is_err());
     }

@@ -5,7 +5,7 @@
 //!   replaces.
 //! - [`server`]: wiring: the state store, Basic or IAM auth, the OSB service beside `/healthz`,
 //!   the IAM dashboard sign-in and usage metering (each off unless configured), serving with
-//!   graceful shutdown.
+//!   connection limits and graceful shutdown.
 //! - [`config`]: settings from environment variables and flags.
 //!
 //! `main.rs` reads the settings and calls [`serve`]; tests call it with their own listener.

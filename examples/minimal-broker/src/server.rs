@@ -1,14 +1,15 @@
 //! Wiring: the OSB service mounted beside the application's own routes, auth, a request
-//! timeout, the state store, the dashboard sign-in, usage metering, and a server that finishes
-//! in-flight requests on shutdown.
+//! timeout, the state store, the dashboard sign-in, usage metering, and a server that closes
+//! silent and idle connections, caps how many are open and finishes in-flight requests on
+//! shutdown.
 
 use std::{sync::Arc, time::Duration};
 
 use axum::{Extension, Router, routing::get};
 use osb_core::{ServiceBroker, managed::AnyStore, managed::Managed};
 use osb_iam::{DashboardUser, metering::MeterError, metering::MeteredInstance, metering::Window};
-use osb_tower::timeout::TimeoutLayer;
 use osb_tower::{OsbService, auth::Authenticate, auth::Basic, auth::RequireAuthLayer};
+use osb_tower::{serve::Server, timeout::TimeoutLayer};
 use tokio::net::TcpListener;
 use tower::Layer;
 
@@ -42,8 +43,8 @@ async fn dashboard(Extension(broker): Extension<Broker>, user: Extension<Dashboa
 ///
 /// # Errors
 ///
-/// When a setting is unusable (an empty password, or the development one off loopback), the store
-/// cannot be opened, or the server fails.
+/// When a setting is unusable (an empty password, or the development one off loopback), or the
+/// store cannot be opened.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -55,14 +56,13 @@ pub async fn serve(
         return Err("the development password is for loopback only: set BROKER_PASSWORD".into());
     }
     let mut ibm = config.ibm.start().await?;
-    let (logic, lease) =
-        (Databases::new(config.provision_time)?, Duration::from_secs(config.operation_lease));
+    let (logic, lease) = (Databases::new(config.provision_time)?, config.operation_lease);
     let store = config.database_url.open().await?;
     let broker: Broker =
         Arc::new(Managed::builder(logic).store(store).lease(lease, lease / 3).build());
     broker.start(Duration::from_secs(30)).await?;
     let auth = ibm.broker_auth(Basic::new(&config.username, &config.password));
-    let mut router = app(broker.clone(), auth, Duration::from_secs(config.request_timeout));
+    let mut router = app(broker.clone(), auth, config.request_timeout);
     if let Some(auth) = ibm.dashboard() {
         let page = Router::new().route("/dashboard/{instance}", get(dashboard));
         let page = page.layer(auth.layer()).route_service(auth.callback_path(), auth.callback());
@@ -74,8 +74,10 @@ pub async fn serve(
         std::future::ready(Ok::<_, MeterError>(counter.logic().usage(&instance, hour)))
     };
     ibm.start_metering(SERVICE_ID, [METERED_PLAN_ID], broker.store().clone(), meter)?;
-    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    let server = Server::new().header_read_timeout(config.header_read_timeout);
+    let server = server.idle_timeout(config.idle_timeout).max_connections(config.max_connections);
+    server.serve(listener, router, shutdown).await;
     ibm.shutdown().await;
     broker.shutdown().await;
-    Ok(served?)
+    Ok(())
 }
