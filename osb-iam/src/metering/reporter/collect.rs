@@ -120,6 +120,9 @@ impl UsageReporter {
             let full_page = page.len() == PAGE;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
+            // A store and a meter that answer at once never suspend this loop: give the worker
+            // back between pages, so no request waits on a scan of every instance.
+            tokio::task::yield_now().await;
             let active: Vec<MeteredInstance> = page
                 .into_iter()
                 .filter_map(|(instance_id, listed)| {
