@@ -10,7 +10,7 @@ use crate::operation::OperationToken;
 /// The body of a bind request (spec.md "Binding" → Request → Body; rotation: "Request
 /// (Rotating a Service Binding)").
 ///
-/// Parsed leniently (osb-spec NOTES.md §13): unknown fields are ignored, `""` means absent and
+/// Parsed leniently (rules.md §16): unknown fields are ignored, `""` means absent and
 /// `"bind_resource": {}` is accepted. `service_id` and `plan_id` must be present and non-empty.
 /// `parameters` are redacted in `Debug` output.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -66,7 +66,7 @@ impl BindRequest {
     }
 
     /// The application's GUID: `bind_resource.app_guid`, else the deprecated top-level
-    /// `app_guid` (NOTES.md §2, `RequiresApp`).
+    /// `app_guid` (rules.md §11.3, `RequiresApp`).
     pub fn app_guid(&self) -> Option<&str> {
         self.bind_resource
             .as_ref()

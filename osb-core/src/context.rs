@@ -1,7 +1,7 @@
 //! The `context` object and its platform profiles.
 //!
 //! Spec: spec.md "Context Object", profile.md "Context Object" (Cloud Foundry, Kubernetes);
-//! IBM Cloud: ibm-cloud NOTES.md §2. Every field the platform sends is kept, typed or not, so a
+//! IBM Cloud: rules.md §15, §17.2. Every field the platform sends is kept, typed or not, so a
 //! context survives a round trip unchanged.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 /// The variant is chosen by the `platform` field. Unknown platforms, and contexts without a
 /// `platform`, land in [`Context::Other`]; nothing is ever rejected or dropped. Which profile
 /// fields are mandatory depends on the platform's API version, so none is required here
-/// (osb-spec NOTES.md §11). A typed profile field of the wrong JSON type keeps the whole object
+/// (rules.md §15). A typed profile field of the wrong JSON type keeps the whole object
 /// in [`Context::Other`] rather than failing the request.
 ///
 /// # Example
@@ -119,8 +119,8 @@ pub struct KubernetesContext {
     pub extra: Map<String, Value>,
 }
 
-/// IBM Cloud's context, `platform: "ibmcloud"` (IBM Cloud's broker documentation; ibm-cloud
-/// NOTES.md §2). IBM Cloud sends it on provision, update and bind.
+/// IBM Cloud's context, `platform: "ibmcloud"` (IBM Cloud's broker documentation;
+/// rules.md §17.2). IBM Cloud sends it on provision, update and bind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct IbmCloudContext {
@@ -171,7 +171,7 @@ impl Context {
             Self::CloudFoundry(_) => Some(PLATFORM_CLOUDFOUNDRY),
             Self::Kubernetes(_) => Some(PLATFORM_KUBERNETES),
             Self::IbmCloud(_) => Some(PLATFORM_IBMCLOUD),
-            // `"platform": ""` is "not provided" like every empty string (NOTES.md §13).
+            // `"platform": ""` is "not provided" like every empty string (rules.md §16).
             Self::Other(map) => map
                 .get("platform")
                 .and_then(Value::as_str)
@@ -182,7 +182,7 @@ impl Context {
     /// The fields that identify where a resource lives, for idempotency comparisons.
     ///
     /// Names and annotations may change between retries (profile.md) and are excluded; this
-    /// is the project's definition of "identical" (osb-spec NOTES.md §9.1).
+    /// is the project's definition of "identical" (rules.md §13).
     pub fn identifying_fields(&self) -> Vec<(&'static str, Option<&str>)> {
         match self {
             Self::CloudFoundry(c) => vec![

@@ -1,6 +1,6 @@
 //! The identity headers: `X-Broker-API-Originating-Identity` and `X-Broker-API-Request-Identity`.
 //!
-//! Spec: spec.md "Originating Identity" and "Request Identity"; IBM Cloud: ibm-cloud NOTES.md §2.
+//! Spec: spec.md "Originating Identity" and "Request Identity"; IBM Cloud: rules.md §2.2, §17.2.
 
 use std::fmt;
 use std::str::FromStr;

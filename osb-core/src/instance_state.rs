@@ -1,4 +1,4 @@
-//! IBM Cloud's `bluemix_v1` instance-state extension (ibm-cloud NOTES.md §4).
+//! IBM Cloud's `bluemix_v1` instance-state extension (rules.md §17.3).
 //!
 //! The resource controller reads an instance's state and enables or disables it when an account
 //! is suspended, reactivated or crosses a spending cap. A disabled instance keeps its data but its

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 /// absent.
 ///
 /// `operation` may not be a token the broker returned (some clients send `provision` or nothing):
-/// answer for the resource's latest operation then (NOTES.md §13).
+/// answer for the resource's latest operation then (rules.md §7.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LastOperationRequest {

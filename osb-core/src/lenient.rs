@@ -2,7 +2,7 @@
 //!
 //! OSB v2.17 says string fields, "if present, MUST be non-empty" and that receivers MUST ignore
 //! what they do not understand (spec.md "Vendor Extensions"). Real platforms still send `""` and
-//! `{}` placeholders (NOTES.md §13), so requests treat them as "not provided", and responses never
+//! `{}` placeholders (rules.md §16), so requests treat them as "not provided", and responses never
 //! emit them.
 
 use serde::{Deserialize, Deserializer};
@@ -43,7 +43,7 @@ where
     match value {
         Some(value) if !value.is_empty() => Ok(value),
         // spec.md "Service Broker Errors": strings, if present, MUST be non-empty, so `""` and
-        // `null` are "missing mandatory data" (NOTES.md §13).
+        // `null` are "missing mandatory data" (rules.md §16).
         _ => Err(serde::de::Error::custom(format_args!(
             "{field} must be a non-empty string"
         ))),
@@ -74,7 +74,7 @@ impl<T> std::fmt::Debug for Redacted<'_, T> {
 
 /// Deserialises an optional `maintenance_info`.
 ///
-/// `{}` (no `version`) and `{"version": ""}` mean "not provided" (NOTES.md §13, a deliberate
+/// `{}` (no `version`) and `{"version": ""}` mean "not provided" (rules.md §16, a deliberate
 /// Postel deviation); a present version that is not SemVer 2.0 is an error.
 pub(crate) fn maintenance_info<'de, D>(
     deserializer: D,
@@ -97,7 +97,7 @@ where
 /// Deserialises `previous_values.maintenance_info`, which is informational only.
 ///
 /// `{}` means "not provided" and a version that is not SemVer 2.0 is kept as sent rather than
-/// failing the whole update: it describes the instance's past, not a request (NOTES.md §13).
+/// failing the whole update: it describes the instance's past, not a request (rules.md §16).
 pub(crate) fn previous_maintenance_info<'de, D>(
     deserializer: D,
 ) -> Result<Option<crate::catalog::MaintenanceInfo>, D::Error>

@@ -100,7 +100,7 @@
 //! crates answers, the order of its checks, and which answers are the spec's, our choice, or a
 //! deliberate deviation.
 //!
-//! - **Lenient requests** (spec.md "Vendor Extension Fields"; osb-spec NOTES.md §13): unknown
+//! - **Lenient requests** (spec.md "Vendor Extension Fields"; [`rules`] §16): unknown
 //!   fields are ignored; `""` means "not provided", so an empty required `service_id` or
 //!   `plan_id` is an error naming the field; `"maintenance_info": {}` and `"bind_resource": {}`
 //!   are accepted placeholders; a present `maintenance_info.version` that is not SemVer 2.0 is

@@ -10,7 +10,7 @@ use crate::operation::OperationToken;
 
 /// The body of a provision request (spec.md "Provisioning" → Request → Body).
 ///
-/// Parsed leniently (osb-spec NOTES.md §13): unknown fields are ignored, `""` means absent and a
+/// Parsed leniently (rules.md §16): unknown fields are ignored, `""` means absent and a
 /// `maintenance_info` without a `version` (`{}`) is treated as not provided. `service_id` and
 /// `plan_id` must be present and non-empty. `parameters` are redacted in `Debug` output.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -27,7 +27,7 @@ pub struct ProvisionRequest {
     pub context: Option<Context>,
     /// `organization_guid`: deprecated in favour of `context`, still sent by Cloud Foundry.
     /// The spec marks it required; this model leaves the presence check to the HTTP layer
-    /// (osb-spec NOTES.md §13).
+    /// (rules.md §8).
     #[serde(
         default,
         deserialize_with = "empty_string_as_none",

@@ -57,7 +57,7 @@ fn ibm_cloud_identity_accepts_an_object_or_a_bare_string() {
     assert_eq!(object.iam_id(), Some("IBMid-50GNR717YE"));
     assert_eq!(object.field("sub"), Some("user@example.com"));
 
-    // ibm-cloud NOTES.md §2: one IBM doc example decodes to a bare string.
+    // rules.md §2.2: one IBM doc example decodes to a bare string.
     let bare: OriginatingIdentity = header("ibmcloud", r#""ibmid-456345X""#).parse().unwrap();
     assert_eq!(bare.iam_id(), Some("ibmid-456345X"));
     assert_eq!(bare.value(), &json!("ibmid-456345X"));

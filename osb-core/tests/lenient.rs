@@ -1,4 +1,4 @@
-//! Lenient request parsing: the awkward inputs real platforms send (osb-spec NOTES.md §13).
+//! Lenient request parsing: the awkward inputs real platforms send (rules.md §16).
 //!
 //! Empty strings and empty placeholder objects mean "not provided", unknown fields are ignored,
 //! and bad input gives an error that names what was wrong, never a panic.

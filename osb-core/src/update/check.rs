@@ -1,5 +1,5 @@
 //! The rules an update is judged by against the catalog and the instance as the broker
-//! recorded it (osb-spec NOTES.md §13 step 5, spec.md "Updating a Service Instance").
+//! recorded it (rules.md §10, spec.md "Updating a Service Instance").
 //!
 //! They live here, in one place, because only the broker knows the instance's current plan and
 //! context: `previous_values` is informational (spec.md "Previous Values Object"), so a platform
@@ -55,7 +55,7 @@ impl<'a> CurrentInstance<'a> {
 
 impl UpdateRequest {
     /// Judges this update against `catalog` and the instance as recorded, in the order of
-    /// osb-spec NOTES.md §13 step 5: the instance's service (400) → a plan change: the target
+    /// rules.md §10: the instance's service (400) → a plan change: the target
     /// plan a plan of that service (400) and the current plan `plan_updateable` (422) → a
     /// context-only change without `allow_context_updates` (422) → `maintenance_info` against
     /// the target plan (422 `MaintenanceInfoConflict`).
@@ -122,7 +122,7 @@ impl UpdateRequest {
             )?),
             None => current_plan,
         };
-        // `{"maintenance_info": {}}` is no maintenance_info (NOTES.md §13, Postel).
+        // `{"maintenance_info": {}}` is no maintenance_info (rules.md §16, Postel).
         let maintenance_info = self
             .maintenance_info
             .as_ref()
