@@ -73,6 +73,36 @@ impl BindRequest {
             .and_then(|r| r.app_guid.as_deref())
             .or(self.app_guid.as_deref())
     }
+
+    /// Whether `other` is a retry of this request: identical in the sense of rules.md §13, so it
+    /// gets this request's answer (`200` with the stored credentials, or `202` while it runs)
+    /// rather than `409`. Compares the ids, `parameters` (as values), the application
+    /// ([`BindRequest::app_guid`]), `bind_resource.route`, `predecessor_binding_id` and the
+    /// identifying context fields ([`Context::identifying_fields`]); the other `bind_resource`
+    /// fields and context names and annotations may differ.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_core::BindRequest;
+    ///
+    /// let first = BindRequest::new("db", "small");
+    /// assert!(first.is_identical(&BindRequest::new("db", "small")));
+    /// // A rotation of another binding: a conflict, not a retry.
+    /// let mut rotation = BindRequest::new("db", "small");
+    /// rotation.predecessor_binding_id = Some("b-0".to_owned());
+    /// assert!(!first.is_identical(&rotation));
+    /// ```
+    pub fn is_identical(&self, other: &BindRequest) -> bool {
+        let route = |r: &BindRequest| r.bind_resource.as_ref().and_then(|b| b.route.clone());
+        self.service_id == other.service_id
+            && self.plan_id == other.plan_id
+            && self.parameters == other.parameters
+            && self.app_guid() == other.app_guid()
+            && route(self) == route(other)
+            && self.predecessor_binding_id == other.predecessor_binding_id
+            && crate::context::identifies_same(self.context.as_ref(), other.context.as_ref())
+    }
 }
 
 impl std::fmt::Debug for BindRequest {

@@ -211,6 +211,16 @@ impl Context {
     }
 }
 
+/// Whether two optional contexts name the same place (rules.md §13): two absent contexts do, an
+/// absent and a present one do not.
+pub(crate) fn identifies_same(a: Option<&Context>, b: Option<&Context>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.identifies_same(b),
+        _ => false,
+    }
+}
+
 const PLATFORM_CLOUDFOUNDRY: &str = "cloudfoundry";
 const PLATFORM_KUBERNETES: &str = "kubernetes";
 const PLATFORM_IBMCLOUD: &str = "ibmcloud";

@@ -68,6 +68,31 @@ impl ProvisionRequest {
             maintenance_info: None,
         }
     }
+
+    /// Whether `other` is a retry of this request: identical in the sense of rules.md §13, so it
+    /// gets this request's answer (`200`, or `202` while it runs) rather than `409`. Compares the
+    /// ids, `parameters` (as values: key order never matters), `organization_guid`, `space_guid`
+    /// and the identifying context fields ([`Context::identifying_fields`]); names and
+    /// annotations in the context, and `maintenance_info`, may differ.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_core::ProvisionRequest;
+    ///
+    /// let first = ProvisionRequest::new("db", "small");
+    /// assert!(first.is_identical(&ProvisionRequest::new("db", "small")));
+    /// // Another plan for the same instance id: a conflict, not a retry.
+    /// assert!(!first.is_identical(&ProvisionRequest::new("db", "large")));
+    /// ```
+    pub fn is_identical(&self, other: &ProvisionRequest) -> bool {
+        self.service_id == other.service_id
+            && self.plan_id == other.plan_id
+            && self.parameters == other.parameters
+            && self.organization_guid == other.organization_guid
+            && self.space_guid == other.space_guid
+            && crate::context::identifies_same(self.context.as_ref(), other.context.as_ref())
+    }
 }
 
 impl std::fmt::Debug for ProvisionRequest {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
 
 use crate::binding::{BindRequest, Binding, FetchBindingResponse};
 use crate::catalog::Catalog;
@@ -15,35 +14,8 @@ use crate::provision::{ProvisionRequest, ProvisionedInstance};
 use crate::update::{UpdateRequest, UpdatedInstance};
 
 use super::record::{BindingRecord, InstanceRecord};
-
-/// The five operations that change state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum OperationKind {
-    /// Create an instance.
-    Provision,
-    /// Change an instance's plan, parameters or context.
-    Update,
-    /// Delete an instance.
-    Deprovision,
-    /// Create a binding.
-    Bind,
-    /// Delete a binding.
-    Unbind,
-}
-
-impl OperationKind {
-    /// Whether the operation creates its resource.
-    pub fn creates(self) -> bool {
-        matches!(self, Self::Provision | Self::Bind)
-    }
-
-    /// Whether the operation deletes its resource.
-    pub fn deletes(self) -> bool {
-        matches!(self, Self::Deprovision | Self::Unbind)
-    }
-}
+// Re-exported where it was defined before records owned it (the conformance suite imports it here).
+pub(crate) use super::record::OperationKind;
 
 /// How an operation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

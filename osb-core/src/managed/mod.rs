@@ -203,8 +203,11 @@
 //!   not expired. A plan for which
 //!   [`ServiceLogic::requires_app`] is true answers a bind without an application with 422
 //!   `RequiresApp`.
-//! - "Identical" compares attributes, not JSON text (NOTES.md §9.1): [`provision_identical`],
-//!   [`bind_identical`], [`update_identical`]. Names and annotations in the context may change.
+//! - "Identical" compares attributes, not JSON text (rules.md §13):
+//!   [`ProvisionRequest::is_identical`](crate::ProvisionRequest::is_identical),
+//!   [`BindRequest::is_identical`](crate::BindRequest::is_identical),
+//!   [`UpdateRequest::is_identical`](crate::UpdateRequest::is_identical). Names and annotations
+//!   in the context may change.
 //! - `last_operation` with a known `operation` answers for that operation; with an unknown or
 //!   missing one, for the latest. A record remembers its last [`OPERATION_HISTORY`] operations.
 //!   After a *synchronous* delete that halted an asynchronous create, it answers for the halted
@@ -293,15 +296,13 @@ pub mod faults {}
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use adapter::{AfterDelete, Builder, DeleteDuringCreate, Managed, Settings};
 pub use clock::{Clock, SystemClock, Timestamp};
-pub use logic::{
-    DeprovisionError, Execution, LogicError, OperationKind, ServiceLogic, UpdateError,
-};
+pub use logic::{DeprovisionError, Execution, LogicError, ServiceLogic, UpdateError};
 pub use outbox::{
     ClaimOutcome, OutboxEntry, OutboxStats, PendingEntry, RejectedEntry, Settlement, UsageOutbox,
 };
 pub use record::{
-    BindingRecord, InstanceRecord, Lease, Lifecycle, OPERATION_HISTORY, OperationRecord,
-    OperationStatus, Outcome, Phase, bind_identical, provision_identical, update_identical,
+    BindingRecord, InstanceRecord, Lease, Lifecycle, OPERATION_HISTORY, OperationKind,
+    OperationRecord, OperationStatus, Outcome, Phase,
 };
 #[cfg(feature = "clap")]
 #[cfg_attr(docsrs, doc(cfg(feature = "clap")))]

@@ -62,6 +62,31 @@ impl UpdateRequest {
             maintenance_info: None,
         }
     }
+
+    /// Whether `other` asks for the same change: a re-sent PATCH while this update runs, answered
+    /// `202` with the same operation rather than `422 ConcurrencyError` (rules.md §13, §10).
+    /// Compares `service_id`, `plan_id`, `parameters` (as values), `maintenance_info` and the
+    /// identifying context fields ([`Context::identifying_fields`]); `previous_values` and
+    /// context names and annotations may differ.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_core::UpdateRequest;
+    ///
+    /// let mut first = UpdateRequest::new("db");
+    /// first.plan_id = Some("large".to_owned());
+    /// assert!(first.is_identical(&first.clone()));
+    /// // The same PATCH without the plan change: another update.
+    /// assert!(!first.is_identical(&UpdateRequest::new("db")));
+    /// ```
+    pub fn is_identical(&self, other: &UpdateRequest) -> bool {
+        self.service_id == other.service_id
+            && self.plan_id == other.plan_id
+            && self.parameters == other.parameters
+            && self.maintenance_info == other.maintenance_info
+            && crate::context::identifies_same(self.context.as_ref(), other.context.as_ref())
+    }
 }
 
 impl std::fmt::Debug for UpdateRequest {

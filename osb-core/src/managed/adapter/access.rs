@@ -1,8 +1,8 @@
 //! Reading and writing records: loads that settle stale operations, and compare-and-set loops.
 
-use super::instance::halted;
+use super::error::{contended, halted, internal, retry};
 use super::tasks::Target;
-use super::{Engine, MAX_ATTEMPTS, Settle, contended, internal, retry};
+use super::{Engine, MAX_ATTEMPTS, Settle};
 use crate::error::BrokerError;
 use crate::managed::logic::{OperationKind, ServiceLogic};
 use crate::managed::record::{BindingRecord, InstanceRecord, Outcome};

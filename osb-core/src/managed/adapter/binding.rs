@@ -1,17 +1,17 @@
 //! Bind and fetch of bindings (NOTES.md §13 steps 6 and 11).
 
+use super::error::{contended, disabled, halted, internal, retry};
 use super::expiry::parse_expires_at;
-use super::instance::{disabled, halted};
 use super::refused;
 use super::start::Started;
 use super::tasks::Target;
-use super::{Engine, MAX_ATTEMPTS, contended, internal, retry};
+use super::{Engine, MAX_ATTEMPTS};
 use crate::binding::{BindAccepted, BindRequest, BindResponse, Binding, FetchBindingResponse};
 use crate::broker::RequestContext;
 use crate::error::BrokerError;
 use crate::managed::clock::Timestamp;
 use crate::managed::logic::{OperationKind, ServiceLogic};
-use crate::managed::record::{BindingRecord, Outcome, Phase, bind_identical};
+use crate::managed::record::{BindingRecord, Outcome, Phase};
 use crate::managed::store::{StateStore, Version};
 use crate::operation::OperationToken;
 
@@ -329,7 +329,7 @@ fn bind_existing(
         return Err(BrokerError::concurrency_error());
     }
     // 409 beats everything else for different attributes, even a different plan.
-    if !bind_identical(&record.request, request) {
+    if !record.request.is_identical(request) {
         return Err(BrokerError::conflict());
     }
     let life = &record.lifecycle;

@@ -1,11 +1,11 @@
 //! Deprovision and unbind: one order of checks for both DELETEs (NOTES.md §13 steps 7–8).
 
 use super::binding::Claim;
-use super::instance::halted;
+use super::error::{contended, halted};
 use super::settings::DeleteDuringCreate;
 use super::start::Started;
 use super::tasks::Target;
-use super::{Engine, HALTED, MAX_ATTEMPTS, contended};
+use super::{Engine, HALTED, MAX_ATTEMPTS};
 use crate::binding::UnbindResponse;
 use crate::broker::RequestContext;
 use crate::deprovision::DeprovisionResponse;

@@ -1,16 +1,15 @@
 //! Provision, update and fetch of instances (NOTES.md §13 steps 4, 5 and 11).
 
+use super::error::{contended, disabled, halted};
 use super::refused;
 use super::start::Started;
 use super::tasks::Target;
-use super::{Engine, HALTED, MAX_ATTEMPTS, contended};
+use super::{Engine, HALTED, MAX_ATTEMPTS};
 use crate::broker::RequestContext;
 use crate::error::BrokerError;
 use crate::instance::FetchInstanceResponse;
 use crate::managed::logic::{OperationKind, ServiceLogic};
-use crate::managed::record::{
-    InstanceRecord, Outcome, Phase, provision_identical, update_identical,
-};
+use crate::managed::record::{InstanceRecord, Outcome, Phase};
 use crate::managed::store::StateStore;
 use crate::operation::OperationToken;
 use crate::provision::{
@@ -22,17 +21,6 @@ use crate::update::{
 
 const CREATE_FAILED: &str =
     "A previous provision of this service instance failed; deprovision it before trying again.";
-
-pub(super) fn disabled(record: &InstanceRecord) -> BrokerError {
-    let reason = record
-        .state_reason
-        .as_deref()
-        .map(|code| format!(" (reason: {code})"))
-        .unwrap_or_default();
-    BrokerError::unprocessable(format!(
-        "This service instance is disabled{reason}; it keeps its data but accepts no new bindings or changes until it is enabled again."
-    ))
-}
 
 impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     pub(super) async fn provision(
@@ -190,7 +178,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                     && record
                         .pending_update
                         .as_ref()
-                        .is_some_and(|pending| update_identical(pending, &request));
+                        .is_some_and(|pending| pending.is_identical(&request));
                 if !same {
                     return Err(BrokerError::concurrency_error());
                 }
@@ -330,7 +318,7 @@ fn provision_existing(
     }
     // spec.md "Provisioning": 409 when the instance exists or is being provisioned with
     // different attributes.
-    if !provision_identical(&record.request, request) {
+    if !record.request.is_identical(request) {
         return Err(BrokerError::conflict());
     }
     let life = &record.lifecycle;
@@ -383,10 +371,4 @@ fn apply_update(record: &mut InstanceRecord, request: &UpdateRequest, updated: &
     if updated.metadata.is_some() {
         record.metadata.clone_from(&updated.metadata);
     }
-}
-
-/// The answer to a synchronous request whose operation was halted or taken away meanwhile.
-pub(super) fn halted() -> BrokerError {
-    BrokerError::concurrency_error()
-        .with_description("Another request halted this operation before it finished.")
 }

@@ -4,6 +4,7 @@ mod access;
 mod binding;
 mod builder;
 mod delete;
+mod error;
 mod expiry;
 mod halt;
 mod instance;
@@ -42,7 +43,8 @@ use crate::update::{UpdateRequest, UpdateResponse};
 use super::clock::{Clock, Timestamp};
 use super::logic::{Execution, OperationKind, ServiceLogic};
 use super::record::{Lease, Lifecycle, Outcome};
-use super::store::{CasError, MemoryStore, StateStore, StoreError, Versioned};
+use super::store::{MemoryStore, StateStore, StoreError, Versioned};
+use error::internal;
 use tasks::TaskSet;
 
 /// How often a compare-and-set is retried after conflicts before answering 422
@@ -455,27 +457,6 @@ impl<L, S> Core<L, S> {
                 None
             }
         }
-    }
-}
-
-/// A store failure: 500, the cause kept for logs and logged here with its whole source chain
-/// (never sent: [`BrokerError::to_body`] hides it).
-fn internal(err: impl Into<crate::error::BoxError>) -> BrokerError {
-    let err = BrokerError::internal(err);
-    tracing::error!(cause = err.cause_chain().as_deref(), "state store failed");
-    err
-}
-
-/// The answer after too many conflicting writes in a row.
-fn contended() -> BrokerError {
-    BrokerError::concurrency_error()
-}
-
-/// Whether a compare-and-set error means "reload and retry".
-fn retry(err: CasError) -> Result<(), BrokerError> {
-    match err {
-        CasError::Conflict => Ok(()),
-        CasError::Store(err) => Err(internal(err)),
     }
 }
 

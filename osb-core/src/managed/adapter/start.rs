@@ -4,8 +4,9 @@
 //! background (asynchronous, answered 202 with its token).
 
 use super::binding::Claim;
+use super::error::retry;
 use super::tasks::Target;
-use super::{Core, Engine, retry};
+use super::{Core, Engine};
 use crate::error::BrokerError;
 use crate::managed::clock::Timestamp;
 use crate::managed::logic::{OperationKind, ServiceLogic};

@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::instance::halted;
+use super::error::halted;
 use super::{Engine, INTERRUPTED};
 use crate::error::{BrokerError, ErrorKind};
 use crate::managed::logic::{OperationKind, ServiceLogic};
