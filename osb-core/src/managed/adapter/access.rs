@@ -253,17 +253,4 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             }
         }
     }
-
-    /// Drops binding `binding_id`'s claim on its instance (best effort: a claim left behind
-    /// expires with the lease).
-    pub(super) async fn release_claim(&self, instance_id: &str, binding_id: &str) {
-        let released = self
-            .modify_instance(instance_id, |r| {
-                r.binding_operations.remove(binding_id).is_some()
-            })
-            .await;
-        if let Err(err) = released {
-            tracing::warn!(error = %err, "releasing a binding's claim on its instance failed");
-        }
-    }
 }

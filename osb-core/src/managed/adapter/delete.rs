@@ -1,9 +1,10 @@
 //! Deprovision and unbind: one order of checks for both DELETEs (NOTES.md §13 steps 7–8).
 
-use super::binding::Claim;
+use super::claim::Claim;
+use super::decide::Start;
 use super::error::{contended, halted};
+use super::run::Started;
 use super::settings::DeleteDuringCreate;
-use super::start::Started;
 use super::tasks::Target;
 use super::{Engine, HALTED, MAX_ATTEMPTS};
 use crate::binding::UnbindResponse;
@@ -78,7 +79,8 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let core = &self.core;
         for _ in 0..MAX_ATTEMPTS {
             let current = self.instance(instance_id).await?;
-            let now = core.now();
+            let moment = core.moment(ctx.accepts_incomplete);
+            let now = moment.now;
             let check = DeleteCheck {
                 lifecycle: current.as_ref().map(|c| &c.record.lifecycle),
                 busy: current
@@ -103,26 +105,24 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 return Err(BrokerError::gone());
             };
             let halted_here = self.halted_here(halts.as_ref());
-            let record = &current.record;
-            let start = core
-                .start(
-                    OperationKind::Deprovision,
-                    asynchronous,
-                    record.service_id(),
-                    &record.plan_id,
-                    now,
-                )
-                .halting(halts);
+            let mut record = current.record;
+            let operation = moment.operation(
+                OperationKind::Deprovision,
+                asynchronous,
+                record.service_id(),
+                &record.plan_id,
+            );
+            record.lifecycle.begin(operation.clone(), now, HALTED);
+            if let Some(create) = &halted_here {
+                record.lifecycle.stopped(create, &core.owner);
+            }
+            record.binding_operations.clear();
+            let start = Start {
+                halts,
+                ..Start::new(operation, record)
+            };
             let started = self
-                .start_instance(instance_id, Some(current.version), start, |operation| {
-                    let mut record = current.record;
-                    record.lifecycle.begin(operation, now, HALTED);
-                    if let Some(create) = &halted_here {
-                        record.lifecycle.stopped(create, &core.owner);
-                    }
-                    record.binding_operations.clear();
-                    record
-                })
+                .start_instance(instance_id, Some(current.version), start)
                 .await?;
             return match started {
                 Started::Conflict => continue,
@@ -227,7 +227,8 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             let (Some(instance), Some(current)) = (instance, current) else {
                 return Err(BrokerError::gone());
             };
-            let now = core.now();
+            let moment = core.moment(ctx.accepts_incomplete);
+            let now = moment.now;
             let claim = match self
                 .claim(instance_id, binding_id, instance.version, now, true)
                 .await?
@@ -236,32 +237,23 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 claim @ (Claim::Fresh | Claim::TakenOver) => claim,
             };
             let halted_here = self.halted_here(halts.as_ref());
-            let request = &current.record.request;
-            let start = core
-                .start(
-                    OperationKind::Unbind,
-                    asynchronous,
-                    &request.service_id,
-                    &request.plan_id,
-                    now,
-                )
-                .halting(halts);
+            let mut record = current.record;
+            let operation = moment.operation(
+                OperationKind::Unbind,
+                asynchronous,
+                &record.request.service_id,
+                &record.request.plan_id,
+            );
+            record.lifecycle.begin(operation.clone(), now, HALTED);
+            if let Some(bind) = &halted_here {
+                record.lifecycle.stopped(bind, &core.owner);
+            }
+            let start = Start {
+                halts,
+                ..Start::new(operation, record)
+            };
             let started = self
-                .start_binding(
-                    instance_id,
-                    binding_id,
-                    Some(current.version),
-                    claim,
-                    start,
-                    |operation| {
-                        let mut record = current.record;
-                        record.lifecycle.begin(operation, now, HALTED);
-                        if let Some(bind) = &halted_here {
-                            record.lifecycle.stopped(bind, &core.owner);
-                        }
-                        record
-                    },
-                )
+                .start_binding(instance_id, binding_id, Some(current.version), claim, start)
                 .await?;
             return match started {
                 Started::Conflict => continue,

@@ -1,8 +1,10 @@
-//! Provision, update and fetch of instances (NOTES.md §13 steps 4, 5 and 11).
+//! Provision, update and fetch of instances (rules.md §8–10): what a provision or update
+//! decided, carried out, and their work under the lease.
 
+use super::decide::{self, CREATE_FAILED, Decision, Start};
 use super::error::{contended, disabled, halted};
 use super::refused;
-use super::start::Started;
+use super::run::Started;
 use super::tasks::Target;
 use super::{Engine, HALTED, MAX_ATTEMPTS};
 use crate::broker::RequestContext;
@@ -19,10 +21,9 @@ use crate::update::{
     CurrentInstance, UpdateAccepted, UpdateRequest, UpdateResponse, UpdatedInstance,
 };
 
-const CREATE_FAILED: &str =
-    "A previous provision of this service instance failed; deprovision it before trying again.";
-
 impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
+    /// Provision (rules.md §8): loads the instance, lets [`decide::provision`] decide, and
+    /// starts the create.
     pub(super) async fn provision(
         &self,
         instance_id: &str,
@@ -32,47 +33,28 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let core = &self.core;
         let asynchronous = core.is_async(OperationKind::Provision, &request.plan_id);
         for _ in 0..MAX_ATTEMPTS {
-            let replaced = match self.instance(instance_id).await? {
-                Some(current) if !current.record.lifecycle.is_deleted() => {
-                    return provision_existing(&current.record, &request, ctx);
-                }
-                // A tombstone: a new instance of the same id replaces it.
-                tombstone => tombstone,
-            };
-            let expected = replaced.as_ref().map(|tombstone| tombstone.version);
-            // spec.md "Provisioning": an async-only plan without accepts_incomplete → 422.
-            if asynchronous && !ctx.accepts_incomplete {
-                return Err(BrokerError::async_required());
-            }
-            let now = core.now();
-            let start = core.start(
-                OperationKind::Provision,
+            let stored = self.instance(instance_id).await?;
+            let moment = core.moment(ctx.accepts_incomplete);
+            let decision = decide::provision(
+                stored.as_ref().map(|s| &s.record),
+                &request,
                 asynchronous,
-                &request.service_id,
-                &request.plan_id,
-                now,
-            );
-            let dashboard_url = core.logic.dashboard_url(instance_id, &request);
-            let started = self
-                .start_instance(instance_id, expected, start, |operation| {
-                    let mut record = InstanceRecord::new(request.clone(), operation);
-                    record.dashboard_url.clone_from(&dashboard_url);
-                    record
-                })
-                .await?;
-            return match started {
+                &moment,
+            )?;
+            let mut start = match decision {
+                Decision::Answer(answer) => return Ok(answer),
+                Decision::Start(start) => start,
+            };
+            start.record.dashboard_url = core.logic.dashboard_url(instance_id, &request);
+            let dashboard_url = start.record.dashboard_url.clone();
+            // What is stored here is a tombstone the new instance replaces.
+            let expected = stored.as_ref().map(|tombstone| tombstone.version);
+            return match self.start_instance(instance_id, expected, start).await? {
                 Started::Conflict => continue,
-                Started::Inline(token) => match self.create_instance(instance_id, &token).await {
-                    Ok(created) => Ok(ProvisionResponse::Created(created)),
-                    Err(err) => {
-                        if refused::is_refusal(&err) {
-                            let replaced = replaced.map(|tombstone| tombstone.record);
-                            self.forget_refused_instance(instance_id, &token, replaced)
-                                .await;
-                        }
-                        Err(err)
-                    }
-                },
+                Started::Inline(token) => {
+                    let replaced = stored.map(|tombstone| tombstone.record);
+                    self.provision_inline(instance_id, &token, replaced).await
+                }
                 Started::Accepted(token) => Ok(ProvisionResponse::Accepted(ProvisionAccepted {
                     dashboard_url,
                     operation: Some(token),
@@ -81,6 +63,24 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             };
         }
         Err(contended())
+    }
+
+    /// Runs the synchronous provision `token`; a refusal (rules.md §3.4) puts back the record it
+    /// `replaced` (a tombstone), or none.
+    async fn provision_inline(
+        &self,
+        instance_id: &str,
+        token: &OperationToken,
+        replaced: Option<InstanceRecord>,
+    ) -> Result<ProvisionResponse, BrokerError> {
+        let created = self.create_instance(instance_id, token).await;
+        if let Err(err) = &created
+            && refused::is_refusal(err)
+        {
+            self.forget_refused_instance(instance_id, token, replaced)
+                .await;
+        }
+        created.map(ProvisionResponse::Created)
     }
 
     /// Runs the provision `token` of an instance recorded as creating. When it ends without
@@ -171,7 +171,8 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 Phase::CreateFailed => return Err(BrokerError::unprocessable(CREATE_FAILED)),
                 Phase::Ready => {}
             }
-            let now = core.now();
+            let moment = core.moment(ctx.accepts_incomplete);
+            let now = moment.now;
             if let Some(running) = record.lifecycle.running() {
                 // spec.md "Updating": a re-sent PATCH gets 202 with the same operation.
                 let same = running.kind == OperationKind::Update
@@ -201,20 +202,18 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             if asynchronous && !ctx.accepts_incomplete {
                 return Err(BrokerError::async_required());
             }
-            let start = core.start(
+            let operation = moment.operation(
                 OperationKind::Update,
                 asynchronous,
                 record.service_id(),
                 plan_id,
-                now,
             );
+            let mut next = current.record.clone();
+            next.lifecycle.begin(operation.clone(), now, HALTED);
+            next.pending_update = Some(request.clone());
+            let start = Start::new(operation, next);
             let started = self
-                .start_instance(instance_id, Some(current.version), start, |operation| {
-                    let mut record = current.record.clone();
-                    record.lifecycle.begin(operation, now, HALTED);
-                    record.pending_update = Some(request.clone());
-                    record
-                })
+                .start_instance(instance_id, Some(current.version), start)
                 .await?;
             return match started {
                 Started::Conflict => continue,
@@ -303,47 +302,6 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             .fetch_instance(instance_id, stored)
             .await
             .map_err(BrokerError::from)
-    }
-}
-
-/// NOTES.md §13 step 4, for an instance that exists: 409, 200, 202 or 422.
-fn provision_existing(
-    record: &InstanceRecord,
-    request: &ProvisionRequest,
-    ctx: &RequestContext,
-) -> Result<ProvisionResponse, BrokerError> {
-    // Being deleted: neither "exists" nor "being provisioned"; the platform may retry.
-    if record.lifecycle.phase == Phase::Deleting {
-        return Err(BrokerError::concurrency_error());
-    }
-    // spec.md "Provisioning": 409 when the instance exists or is being provisioned with
-    // different attributes.
-    if !record.request.is_identical(request) {
-        return Err(BrokerError::conflict());
-    }
-    let life = &record.lifecycle;
-    match life.phase {
-        Phase::Creating => match life.running() {
-            // 202 with the same operation, only if the platform accepts it.
-            Some(op) if ctx.accepts_incomplete => {
-                Ok(ProvisionResponse::Accepted(ProvisionAccepted {
-                    dashboard_url: record.dashboard_url.clone(),
-                    operation: Some(op.token.clone()),
-                    metadata: None,
-                }))
-            }
-            Some(_) => Err(BrokerError::async_required()),
-            None => Err(BrokerError::concurrency_error()),
-        },
-        Phase::Ready if life.running().is_none() => {
-            Ok(ProvisionResponse::AlreadyExists(ProvisionedInstance {
-                dashboard_url: record.dashboard_url.clone(),
-                metadata: record.metadata.clone(),
-            }))
-        }
-        Phase::CreateFailed => Err(BrokerError::unprocessable(CREATE_FAILED)),
-        // Busy with a different operation (update, deprovision).
-        Phase::Ready | Phase::Deleting | Phase::Deleted => Err(BrokerError::concurrency_error()),
     }
 }
 

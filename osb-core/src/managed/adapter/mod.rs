@@ -3,6 +3,8 @@
 mod access;
 mod binding;
 mod builder;
+mod claim;
+mod decide;
 mod delete;
 mod error;
 mod expiry;
@@ -10,8 +12,8 @@ mod halt;
 mod instance;
 mod poll;
 mod refused;
+mod run;
 mod settings;
-mod start;
 mod state;
 mod tasks;
 
@@ -308,12 +310,15 @@ impl<L: ServiceLogic, S: StateStore> Core<L, S> {
         )
     }
 
-    /// The deadline of an asynchronous operation: start plus the plan's
-    /// `maximum_polling_duration` (spec.md "Polling Last Operation": platforms give up then).
-    fn deadline(&self, service_id: &str, plan_id: &str, now: Timestamp) -> Option<Timestamp> {
-        let (_, plan) = self.catalog.plan(service_id, plan_id)?;
-        plan.maximum_polling_duration
-            .map(|secs| now.saturating_add(Duration::from_secs(secs)))
+    /// What a decision reads besides the records and the request, as of now.
+    fn moment(&self, accepts_incomplete: bool) -> decide::Moment<'_> {
+        decide::Moment {
+            now: self.now(),
+            catalog: &self.catalog,
+            settings: &self.settings,
+            owner: &self.owner,
+            accepts_incomplete,
+        }
     }
 }
 
