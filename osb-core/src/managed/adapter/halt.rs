@@ -20,11 +20,13 @@ const STOP_POLL_MIN: Duration = Duration::from_millis(1);
 const STOP_POLL_MAX: Duration = Duration::from_secs(1);
 
 impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
-    /// Of the running create or bind `halts`, the token if its work runs in this process: the
-    /// delete halting it stops that work itself, right after recording the halt, so it records
-    /// at once that the work stopped rather than wait for it.
-    pub(super) fn halted_here(&self, halts: Option<&OperationToken>) -> Option<OperationToken> {
-        halts.filter(|token| self.is_local(token)).cloned()
+    /// Records in `lifecycle`, where a delete halts the running create or bind `halts`, that
+    /// the halted work stopped, if it runs in this process: the delete stops that work itself,
+    /// right after saving the halt, so it need not wait for it.
+    pub(super) fn stop_here(&self, lifecycle: &mut Lifecycle, halts: Option<&OperationToken>) {
+        if let Some(create) = halts.filter(|token| self.is_local(token)) {
+            lifecycle.stopped(create, &self.core.owner);
+        }
     }
 
     /// Records that this replica stopped the work of operation `token` after a delete halted it

@@ -1,12 +1,12 @@
 //! Provision, update and fetch of instances (rules.md §8–10): what a provision or update
 //! decided, carried out, and their work under the lease.
 
-use super::decide::{self, CREATE_FAILED, Decision, Start};
-use super::error::{contended, disabled, halted};
+use super::decide::{self, Decision};
+use super::error::{contended, halted};
 use super::refused;
 use super::run::Started;
 use super::tasks::Target;
-use super::{Engine, HALTED, MAX_ATTEMPTS};
+use super::{Engine, MAX_ATTEMPTS};
 use crate::broker::RequestContext;
 use crate::error::BrokerError;
 use crate::instance::FetchInstanceResponse;
@@ -17,9 +17,7 @@ use crate::operation::OperationToken;
 use crate::provision::{
     ProvisionAccepted, ProvisionRequest, ProvisionResponse, ProvisionedInstance,
 };
-use crate::update::{
-    CurrentInstance, UpdateAccepted, UpdateRequest, UpdateResponse, UpdatedInstance,
-};
+use crate::update::{UpdateAccepted, UpdateRequest, UpdateResponse, UpdatedInstance};
 
 impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     /// Provision (rules.md §8): loads the instance, lets [`decide::provision`] decide, and
@@ -145,6 +143,8 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         }
     }
 
+    /// Update (rules.md §10): loads the instance, lets [`decide::update`] decide, and starts the
+    /// update.
     pub(super) async fn update(
         &self,
         instance_id: &str,
@@ -152,69 +152,17 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         ctx: &RequestContext,
     ) -> Result<UpdateResponse, BrokerError> {
         let core = &self.core;
+        let is_async = |plan_id: &str| core.is_async(OperationKind::Update, plan_id);
         for _ in 0..MAX_ATTEMPTS {
-            // NOTES.md §13 step 5: unknown instance → 404 (the spec names no status).
-            let Some(current) = self.instance(instance_id).await? else {
-                return Err(BrokerError::not_found());
-            };
-            let record = &current.record;
-            if record.lifecycle.phase == Phase::Deleted {
-                return Err(BrokerError::not_found());
-            }
-            // Then what the catalog decides (400, 422), before "busy" (422 ConcurrencyError).
-            let stored = CurrentInstance::new(record.service_id(), &record.plan_id)
-                .with_context(record.context.as_ref());
-            request.check(&core.catalog, stored)?;
-            match record.lifecycle.phase {
-                Phase::Deleted => return Err(BrokerError::not_found()),
-                Phase::Creating | Phase::Deleting => return Err(BrokerError::concurrency_error()),
-                Phase::CreateFailed => return Err(BrokerError::unprocessable(CREATE_FAILED)),
-                Phase::Ready => {}
-            }
+            let current = self.instance(instance_id).await?;
             let moment = core.moment(ctx.accepts_incomplete);
-            let now = moment.now;
-            if let Some(running) = record.lifecycle.running() {
-                // spec.md "Updating": a re-sent PATCH gets 202 with the same operation.
-                let same = running.kind == OperationKind::Update
-                    && record
-                        .pending_update
-                        .as_ref()
-                        .is_some_and(|pending| pending.is_identical(&request));
-                if !same {
-                    return Err(BrokerError::concurrency_error());
-                }
-                if !ctx.accepts_incomplete {
-                    return Err(BrokerError::async_required());
-                }
-                return Ok(UpdateResponse::Accepted(UpdateAccepted::with_operation(
-                    running.token.clone(),
-                )));
-            }
-            if record.has_binding_operations(now) {
-                return Err(BrokerError::concurrency_error());
-            }
-            if !record.enabled {
-                return Err(disabled(record));
-            }
-            let plan_id = request.plan_id.as_deref().unwrap_or(&record.plan_id);
-            let asynchronous = core.is_async(OperationKind::Update, plan_id);
-            // NOTES.md §13 step 5: AsyncRequired before any "nothing to change" shortcut.
-            if asynchronous && !ctx.accepts_incomplete {
-                return Err(BrokerError::async_required());
-            }
-            let operation = moment.operation(
-                OperationKind::Update,
-                asynchronous,
-                record.service_id(),
-                plan_id,
-            );
-            let mut next = current.record.clone();
-            next.lifecycle.begin(operation.clone(), now, HALTED);
-            next.pending_update = Some(request.clone());
-            let start = Start::new(operation, next);
-            let started = self
-                .start_instance(instance_id, Some(current.version), start)
-                .await?;
+            let stored = current.as_ref().map(|c| &c.record);
+            let start = match decide::update(stored, &request, is_async, &moment)? {
+                Decision::Answer(answer) => return Ok(answer),
+                Decision::Start(start) => start,
+            };
+            let expected = current.map(|c| c.version);
+            let started = self.start_instance(instance_id, expected, start).await?;
             return match started {
                 Started::Conflict => continue,
                 Started::Inline(token) => self

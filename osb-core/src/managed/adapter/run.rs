@@ -31,12 +31,15 @@ pub(super) enum Started {
 impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     /// Saves `start`'s record of instance `instance_id` if the stored version is still
     /// `expected`, then sets its operation running (see [`Started`]). A store failure is a 500.
+    /// A delete halting a create whose work runs here records at once that the work stopped
+    /// ([`Engine::stop_here`]).
     pub(super) async fn start_instance(
         &self,
         instance_id: &str,
         expected: Option<Version>,
-        start: Start<InstanceRecord>,
+        mut start: Start<InstanceRecord>,
     ) -> Result<Started, BrokerError> {
+        self.stop_here(&mut start.record.lifecycle, start.halts.as_ref());
         if let Err(err) = self
             .core
             .store
@@ -57,8 +60,9 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         binding_id: &str,
         expected: Option<Version>,
         claim: Claim,
-        start: Start<BindingRecord>,
+        mut start: Start<BindingRecord>,
     ) -> Result<Started, BrokerError> {
+        self.stop_here(&mut start.record.lifecycle, start.halts.as_ref());
         if let Err(err) = self
             .core
             .store

@@ -8,10 +8,14 @@
 //! rules.md §4 (the order of checks) is testable with plain values.
 
 mod bind;
+mod delete;
 mod provision;
+mod update;
 
 pub(super) use bind::{BindFacts, bind, bind_instance};
-pub(super) use provision::{CREATE_FAILED, provision};
+pub(super) use delete::{deprovision, unbind};
+pub(super) use provision::provision;
+pub(super) use update::update;
 
 use std::time::Duration;
 
@@ -105,13 +109,15 @@ pub(super) mod fixtures {
     use super::*;
     use crate::catalog::{Plan, Service};
 
-    /// A catalog with service `s`, plan `p` and plan `slow` (polled at most 60 s).
+    /// A catalog with service `s`, plan `p` (updateable) and plan `slow` (polled at most 60 s).
     pub(crate) fn catalog() -> Catalog {
+        let mut p = Plan::new("p", "p", "P");
+        p.plan_updateable = Some(true);
         let mut slow = Plan::new("slow", "slow", "Slow");
         slow.maximum_polling_duration = Some(60);
         Catalog::new(vec![
             Service::new("s", "svc", "A service", true)
-                .with_plan(Plan::new("p", "p", "P"))
+                .with_plan(p)
                 .with_plan(slow),
         ])
     }
