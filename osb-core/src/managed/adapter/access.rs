@@ -1,8 +1,9 @@
 //! Reading and writing records: loads that settle stale operations, and compare-and-set loops.
 
 use super::error::{contended, halted, internal, retry};
+use super::recover::Settle;
 use super::tasks::Target;
-use super::{Engine, MAX_ATTEMPTS, Settle};
+use super::{Engine, MAX_ATTEMPTS};
 use crate::error::BrokerError;
 use crate::managed::logic::{OperationKind, ServiceLogic};
 use crate::managed::record::{BindingRecord, InstanceRecord, Outcome};
