@@ -132,7 +132,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         let local = self.enter_local(token);
         let record = self.owned_binding(instance_id, binding_id, token).await?;
         let mut request = record.request;
-        // Rotation: absent parameters are the predecessor's (NOTES.md §13 step 6).
+        // Rotation: absent parameters are the predecessor's (rules.md §11.2).
         if let (None, Some(predecessor)) = (&request.parameters, &request.predecessor_binding_id)
             && let Ok(Some(p)) = core.store.load_binding(instance_id, predecessor).await
         {

@@ -1,5 +1,5 @@
 //! Reading a binding's `metadata.expires_at` (spec.md "Binding Metadata Object"), so that a
-//! rotation can refuse an expired predecessor (NOTES.md §13 step 6).
+//! rotation can refuse an expired predecessor (rules.md §11.2).
 
 use crate::managed::clock::Timestamp;
 

@@ -223,7 +223,7 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             return Err(BrokerError::not_found());
         };
         let record = current.record;
-        // NOTES.md §13 step 11: 404 when the catalog does not declare instances retrievable.
+        // rules.md §9: 404 when the catalog does not declare instances retrievable.
         let retrievable = self
             .core
             .catalog

@@ -1,5 +1,4 @@
-//! `last_operation` for instances and bindings, answered from the store (NOTES.md §13 steps
-//! 9–10).
+//! `last_operation` for instances and bindings, answered from the store (rules.md §7).
 
 use super::settings::AfterDelete;
 use super::{Engine, Settings};
@@ -12,7 +11,7 @@ use crate::managed::record::{Lifecycle, OperationRecord, OperationStatus};
 use crate::managed::store::StateStore;
 
 /// The operation a poll answers for: the one with the token if known, else the latest (some
-/// clients send `provision` or nothing; NOTES.md §13). After a synchronous delete that halted a
+/// clients send `provision` or nothing; rules.md §7.1). After a synchronous delete that halted a
 /// create, the halted create (spec.md "Deprovisioning": last_operation SHOULD then show the
 /// provision as failed).
 fn pick<'a>(life: &'a Lifecycle, token: Option<&str>) -> Option<&'a OperationRecord> {

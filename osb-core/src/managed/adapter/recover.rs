@@ -25,7 +25,7 @@ pub(super) enum Settle {
 
 impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
     /// Fails or takes over the running operation of `lifecycle` if its deadline passed or its
-    /// owner's lease expired (NOTES.md §4: nothing may stay "in progress" forever).
+    /// owner's lease expired (rules.md §6.4: nothing may stay "in progress" forever).
     pub(super) fn settle(&self, lifecycle: &mut Lifecycle, now: Timestamp) -> Settle {
         let core = &self.core;
         let Some(op) = lifecycle.running() else {

@@ -15,7 +15,7 @@ pub enum DeleteDuringCreate {
     Refuse,
 }
 
-/// What `last_operation` answers for a resource whose delete has finished (NOTES.md §13.10:
+/// What `last_operation` answers for a resource whose delete has finished (rules.md §7.3:
 /// platforms differ; both answers mean success).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

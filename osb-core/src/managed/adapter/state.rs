@@ -1,4 +1,4 @@
-//! IBM Cloud's `bluemix_v1` instance state, recorded in the store (ibm-cloud NOTES.md §4).
+//! IBM Cloud's `bluemix_v1` instance state, recorded in the store (rules.md §17.3).
 
 use async_trait::async_trait;
 

@@ -10,7 +10,7 @@ use crate::managed::clock::Timestamp;
 use crate::operation::OperationToken;
 
 /// How many operations a record remembers (the running one included). Older ones are dropped;
-/// a poll with a dropped token answers for the latest operation (NOTES.md §13).
+/// a poll with a dropped token answers for the latest operation (rules.md §7.1).
 pub const OPERATION_HISTORY: usize = 8;
 
 /// Where a resource is in its life.
@@ -132,7 +132,7 @@ impl Lifecycle {
         let failed = outcome.failure.is_some();
         close(op, now, outcome.failure);
         if failed {
-            // NOTES.md §4.1: the flags exist only for failed updates (both) and deprovisions
+            // rules.md §3.3: the flags exist only for failed updates (both) and deprovisions
             // (`instance_usable`).
             match kind {
                 OperationKind::Update => {

@@ -33,7 +33,7 @@ pub(in crate::managed::adapter) enum DeleteDecision {
     Start { halts: Option<OperationToken> },
 }
 
-/// NOTES.md §13 steps 7 and 8, the one order of checks for both DELETEs.
+/// rules.md §12.2, the one order of checks for both DELETEs.
 pub(in crate::managed::adapter) fn order_of_checks(
     check: &DeleteCheck<'_>,
 ) -> Result<DeleteDecision, BrokerError> {
