@@ -8,7 +8,7 @@ use super::Engine;
 use super::tasks::Target;
 use crate::error::BrokerError;
 use crate::managed::logic::ServiceLogic;
-use crate::managed::record::Lifecycle;
+use crate::managed::record::{Lifecycle, Phase};
 use crate::managed::store::StateStore;
 use crate::operation::OperationToken;
 
@@ -124,4 +124,48 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
             tokio::time::sleep(period).await;
         }
     }
+
+    /// A create or bind finished after it was halted or failed by another request or replica:
+    /// delete what it made, unless a newer instance or binding of the same id exists.
+    pub(super) async fn clean_up_late(&self, target: &Target, token: &OperationToken) {
+        let (store, logic) = (&self.core.store, &self.core.logic);
+        let what = match target {
+            Target::Instance(_) => "create",
+            Target::Binding(..) => "bind",
+        };
+        let deleted = match target {
+            Target::Instance(iid) => match store.load_instance(iid).await {
+                Ok(Some(c)) if finished_late(&c.record.lifecycle, token, what) => logic
+                    .delete_instance(iid, &c.record)
+                    .await
+                    .map_err(BrokerError::from),
+                _ => return,
+            },
+            Target::Binding(iid, bid) => match store.load_binding(iid, bid).await {
+                Ok(Some(c)) if finished_late(&c.record.lifecycle, token, what) => logic
+                    .delete_binding(iid, bid, &c.record)
+                    .await
+                    .map_err(BrokerError::from),
+                _ => return,
+            },
+        };
+        if let Err(err) = deleted {
+            tracing::warn!(
+                operation = %token,
+                error = %err,
+                cause = err.cause_chain().as_deref(),
+                "cleaning up a late {what} failed"
+            );
+        }
+    }
+}
+
+/// Whether the record still shows operation `token` and is not ready (so no newer create or
+/// bind of the same id succeeded): what [`Engine::clean_up_late`] then deletes. Says so in the log.
+fn finished_late(life: &Lifecycle, token: &OperationToken, what: &str) -> bool {
+    let late = life.find(token.as_str()).is_some() && life.phase != Phase::Ready;
+    if late {
+        tracing::info!(operation = %token, "cleaning up after a {what} that finished late");
+    }
+    late
 }

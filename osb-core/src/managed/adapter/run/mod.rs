@@ -5,14 +5,16 @@
 //! under the lease ([`Engine::run_owned`]) and its outcome is settled in the record
 //! ([`Engine::finish`]).
 
-use super::Engine;
+mod lease;
+
 use super::claim::Claim;
 use super::decide::Start;
 use super::error::retry;
 use super::tasks::Target;
-use crate::error::BrokerError;
-use crate::managed::logic::ServiceLogic;
-use crate::managed::record::{BindingRecord, InstanceRecord, OperationRecord};
+use super::{Engine, INTERRUPTED};
+use crate::error::{BrokerError, ErrorKind};
+use crate::managed::logic::{OperationKind, ServiceLogic};
+use crate::managed::record::{BindingRecord, InstanceRecord, OperationRecord, Outcome};
 use crate::managed::store::{StateStore, Version};
 use crate::operation::OperationToken;
 
@@ -99,5 +101,70 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
         }
         self.spawn_work(target, kind, token.clone()).await;
         Started::Accepted(token)
+    }
+
+    /// Runs operation `token` of `kind` in the background; if that is impossible (shut down,
+    /// no runtime), fails it at once rather than leave it to lease expiry.
+    pub(super) async fn spawn_work(
+        &self,
+        target: Target,
+        kind: OperationKind,
+        token: OperationToken,
+    ) {
+        if !self.try_spawn(target.clone(), kind, token.clone()) {
+            let _ = self
+                .finish(&target, &token, Outcome::failed(INTERRUPTED))
+                .await;
+        }
+    }
+
+    /// Spawns the task running operation `token`. Not `async`: the task may itself settle and
+    /// resume operations, and a recursive `async fn` could not be proven `Send`.
+    fn try_spawn(&self, target: Target, kind: OperationKind, token: OperationToken) -> bool {
+        let engine = self.clone();
+        let work_token = token.clone();
+        let work_target = target;
+        let task = async move {
+            let (target, token) = (work_target, work_token);
+            let result = match (&target, kind) {
+                (Target::Instance(iid), OperationKind::Provision) => {
+                    engine.create_instance(iid, &token).await.map(drop)
+                }
+                (Target::Instance(iid), OperationKind::Update) => {
+                    engine.update_instance(iid, &token).await.map(drop)
+                }
+                (Target::Instance(iid), OperationKind::Deprovision) => {
+                    engine.delete_instance(iid, &token).await
+                }
+                (Target::Binding(iid, bid), OperationKind::Bind) => {
+                    engine.create_binding(iid, bid, &token).await.map(drop)
+                }
+                (Target::Binding(iid, bid), OperationKind::Unbind) => {
+                    engine.delete_binding(iid, bid, &token).await
+                }
+                _ => Ok(()),
+            };
+            if let Err(err) = result {
+                log_failure(&token, &err);
+            }
+        };
+        self.tasks
+            .upgrade()
+            .is_some_and(|tasks| tasks.spawn(Some(token), task))
+    }
+}
+
+/// Logs why background operation `token` ended with `err`, with the cause chain (which may
+/// hold internals: logs only). A halt by another request is routine (debug); a failure of the
+/// logic is a warning; a broker failure (5xx, e.g. the store) is an error.
+fn log_failure(token: &OperationToken, err: &BrokerError) {
+    let cause = err.cause_chain();
+    let cause = cause.as_deref();
+    if err.kind() == ErrorKind::ConcurrencyError {
+        tracing::debug!(operation = %token, error = %err, "background operation halted");
+    } else if err.status().is_server_error() {
+        tracing::error!(operation = %token, error = %err, cause, "background operation failed");
+    } else {
+        tracing::warn!(operation = %token, error = %err, cause, "background operation failed");
     }
 }
