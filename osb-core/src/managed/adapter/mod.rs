@@ -3,12 +3,12 @@
 //! Inside, decisions are kept apart from execution. `decide` holds, per operation, a pure
 //! function from the stored records, the request and the moment (time, catalog, settings) to
 //! "answer now" or "start this operation with this record"; `run` is the one executor that saves
-//! that record by compare-and-set and runs the operation inline or in the background. The
-//! operation modules (`instance`, `binding`, `delete`) load, decide and run, and hold each
-//! operation's work under its lease; `access` reads and writes records (settling stale
-//! operations, `recover`), `tasks` owns the background work, `claim` a binding's claim on its
-//! instance, `halt` a delete's wait for the create it halted, `refused` the undo of a refused
-//! create, `error` the answers all of them give.
+//! that record by compare-and-set, runs the operation inline or in the background under its
+//! lease, and settles the outcome. The operation modules (`instance`, `binding`, `delete`) load,
+//! decide and run, and hold the logic's part of each operation; `access` reads and writes
+//! records (settling stale operations with `recover`), `tasks` owns the background work, `claim`
+//! a binding's claim on its instance, `halt` what a delete halting a create waits for and cleans
+//! up, `refused` the undo of a refused create, `error` the answers all of them give.
 
 mod access;
 mod binding;

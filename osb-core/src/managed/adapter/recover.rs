@@ -114,7 +114,8 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
 
 impl<L, S> Core<L, S> {
     /// The record of a listed row, or `None` when the store could not read it: then it is
-    /// logged with its ids and counted ([`Managed::unreadable_records`]).
+    /// logged with its ids and counted
+    /// ([`Managed::unreadable_records`](super::Managed::unreadable_records)).
     pub(super) fn readable<T>(
         &self,
         instance_id: &str,

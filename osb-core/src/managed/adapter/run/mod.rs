@@ -6,6 +6,7 @@
 //! ([`Engine::finish`]).
 
 mod lease;
+mod outcome;
 
 use super::claim::Claim;
 use super::decide::Start;
