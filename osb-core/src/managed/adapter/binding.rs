@@ -37,9 +37,14 @@ impl<L: ServiceLogic, S: StateStore> Engine<L, S> {
                 return Err(BrokerError::not_found());
             };
             let existing = self.binding(instance_id, binding_id).await?;
+            // The predecessor matters only for a new binding (a retry is answered from the
+            // binding): read it only then, as every read settles a stale operation.
+            let live = existing
+                .as_ref()
+                .is_some_and(|c| !c.record.lifecycle.is_deleted());
             let predecessor = match &request.predecessor_binding_id {
-                Some(predecessor) => self.binding(instance_id, predecessor).await?,
-                None => None,
+                Some(predecessor) if !live => self.binding(instance_id, predecessor).await?,
+                _ => None,
             };
             let facts = BindFacts {
                 existing: existing.as_ref().map(|c| &c.record),
