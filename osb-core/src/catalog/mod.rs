@@ -12,6 +12,7 @@ pub use validate::{CatalogProblem, FromJsonError, InvalidCatalog, JsonError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error::BrokerError;
 use crate::lenient::{is_none, is_none_or_empty};
 
 /// The answer to `GET /v2/catalog`: `{"services": [...]}` (spec.md "Catalog Management" →
@@ -427,5 +428,39 @@ impl Plan {
     /// Whether the plan is free. Default `true`.
     pub fn is_free(&self) -> bool {
         self.free.unwrap_or(true)
+    }
+
+    /// Checks a requested `maintenance_info.version` against this plan's (spec.md
+    /// "Provisioning" and "Updating a Service Instance"; rules.md §8, §10): the plan must have
+    /// maintenance info, of exactly that version.
+    ///
+    /// # Errors
+    ///
+    /// `422 MaintenanceInfoConflict`, with a description telling the platform to fetch the
+    /// catalog again.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_core::catalog::{MaintenanceInfo, Plan};
+    ///
+    /// let mut plan = Plan::new("p", "small", "Small");
+    /// assert!(plan.check_maintenance_info("1.0.0").is_err(), "no maintenance info");
+    /// plan.maintenance_info = Some(MaintenanceInfo::new("1.0.0"));
+    /// assert!(plan.check_maintenance_info("1.0.0").is_ok());
+    /// assert!(plan.check_maintenance_info("0.9.0").is_err());
+    /// ```
+    pub fn check_maintenance_info(&self, requested: &str) -> Result<(), BrokerError> {
+        match &self.maintenance_info {
+            Some(info) if info.version == requested => Ok(()),
+            Some(info) => Err(BrokerError::maintenance_info_conflict().with_description(format!(
+                "The maintenance_info.version {requested:?} does not match the plan's {:?}; fetch the catalog again.",
+                info.version
+            ))),
+            None => Err(BrokerError::maintenance_info_conflict().with_description(format!(
+                "The plan {:?} has no maintenance_info, but the request names version {requested:?}; fetch the catalog again.",
+                self.id
+            ))),
+        }
     }
 }
