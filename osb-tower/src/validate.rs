@@ -35,13 +35,11 @@ pub(crate) fn provision(
             }
         }
     }
-    maintenance_info(
-        plan,
-        request
-            .maintenance_info
-            .as_ref()
-            .map(|m| m.version.as_str()),
-    )
+    // spec.md "Provisioning": 422 MaintenanceInfoConflict; no version sent, no check.
+    match &request.maintenance_info {
+        Some(requested) => plan.check_maintenance_info(&requested.version),
+        None => Ok(()),
+    }
 }
 
 /// Update (§13 step 5), the part that needs no instance: the service is in the catalog and a
@@ -150,23 +148,4 @@ fn plan<'c>(
             }
         })
     })
-}
-
-/// spec.md "Provisioning" → 422 `MaintenanceInfoConflict`: a requested version that differs from
-/// the plan's, or any version for a plan without maintenance info. No version sent: no check.
-fn maintenance_info(plan: &Plan, requested: Option<&str>) -> Result<(), BrokerError> {
-    let Some(requested) = requested else {
-        return Ok(());
-    };
-    match &plan.maintenance_info {
-        Some(info) if info.version == requested => Ok(()),
-        Some(info) => Err(BrokerError::maintenance_info_conflict().with_description(format!(
-            "The maintenance_info.version {requested:?} does not match the plan's {:?}; fetch the catalog again.",
-            info.version
-        ))),
-        None => Err(BrokerError::maintenance_info_conflict().with_description(format!(
-            "The plan {:?} has no maintenance_info, but the request names version {requested:?}; fetch the catalog again.",
-            plan.id
-        ))),
-    }
 }

@@ -3,13 +3,16 @@
 //! Spec: spec.md "Catalog Management"; metadata conventions: profile.md "Service Metadata" and
 //! "Plan Metadata".
 
+mod schemas;
 mod validate;
 
+pub use schemas::{InputParametersSchema, Schemas, ServiceBindingSchema, ServiceInstanceSchema};
 pub use validate::{CatalogProblem, FromJsonError, InvalidCatalog, JsonError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error::BrokerError;
 use crate::lenient::{is_none, is_none_or_empty};
 
 /// The answer to `GET /v2/catalog`: `{"services": [...]}` (spec.md "Catalog Management" →
@@ -279,90 +282,6 @@ impl Cost {
     }
 }
 
-/// A plan's JSON schemas (spec.md "Schemas Object").
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Schemas {
-    /// `service_instance`: schemas for provision and update.
-    #[serde(default, skip_serializing_if = "is_none")]
-    pub service_instance: Option<ServiceInstanceSchema>,
-    /// `service_binding`: the schema for bind (used only when the plan is bindable).
-    #[serde(default, skip_serializing_if = "is_none")]
-    pub service_binding: Option<ServiceBindingSchema>,
-}
-
-impl Schemas {
-    /// Sets the provision schema (`service_instance.create.parameters`).
-    #[must_use]
-    pub fn with_instance_create(mut self, parameters: Value) -> Self {
-        self.service_instance
-            .get_or_insert_with(Default::default)
-            .create = Some(InputParametersSchema::new(parameters));
-        self
-    }
-
-    /// Sets the update schema (`service_instance.update.parameters`).
-    #[must_use]
-    pub fn with_instance_update(mut self, parameters: Value) -> Self {
-        self.service_instance
-            .get_or_insert_with(Default::default)
-            .update = Some(InputParametersSchema::new(parameters));
-        self
-    }
-
-    /// Sets the bind schema (`service_binding.create.parameters`).
-    #[must_use]
-    pub fn with_binding_create(mut self, parameters: Value) -> Self {
-        self.service_binding
-            .get_or_insert_with(Default::default)
-            .create = Some(InputParametersSchema::new(parameters));
-        self
-    }
-}
-
-/// Instance schemas: create and update (spec.md "Service Instance Schema Object").
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ServiceInstanceSchema {
-    /// `create`: the parameters of a provision.
-    #[serde(default, skip_serializing_if = "is_none")]
-    pub create: Option<InputParametersSchema>,
-    /// `update`: the parameters of an update.
-    #[serde(default, skip_serializing_if = "is_none")]
-    pub update: Option<InputParametersSchema>,
-}
-
-/// Binding schemas: create (spec.md "Service Binding Schema Object").
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ServiceBindingSchema {
-    /// `create`: the parameters of a bind.
-    #[serde(default, skip_serializing_if = "is_none")]
-    pub create: Option<InputParametersSchema>,
-}
-
-/// `{"parameters": <JSON schema>}` (spec.md "Input Parameters Schema Object").
-///
-/// The schema MUST declare `$schema`, MUST NOT use external references and MUST NOT exceed
-/// 64 kB; [`Catalog::validate`] checks the first and the last.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct InputParametersSchema {
-    /// `parameters`: the JSON schema of the parameters object (platforms support draft-04 at
-    /// least).
-    #[serde(default, skip_serializing_if = "is_none")]
-    pub parameters: Option<Value>,
-}
-
-impl InputParametersSchema {
-    /// Wraps a JSON schema.
-    pub fn new(parameters: Value) -> Self {
-        Self {
-            parameters: Some(parameters),
-        }
-    }
-}
-
 /// Maintenance information (spec.md "Maintenance Info Object", 2.15).
 ///
 /// In requests only `version` is used; a `{}` placeholder is treated as absent.
@@ -509,5 +428,39 @@ impl Plan {
     /// Whether the plan is free. Default `true`.
     pub fn is_free(&self) -> bool {
         self.free.unwrap_or(true)
+    }
+
+    /// Checks a requested `maintenance_info.version` against this plan's (spec.md
+    /// "Provisioning" and "Updating a Service Instance"; rules.md §8, §10): the plan must have
+    /// maintenance info, of exactly that version.
+    ///
+    /// # Errors
+    ///
+    /// `422 MaintenanceInfoConflict`, with a description telling the platform to fetch the
+    /// catalog again.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use osb_core::catalog::{MaintenanceInfo, Plan};
+    ///
+    /// let mut plan = Plan::new("p", "small", "Small");
+    /// assert!(plan.check_maintenance_info("1.0.0").is_err(), "no maintenance info");
+    /// plan.maintenance_info = Some(MaintenanceInfo::new("1.0.0"));
+    /// assert!(plan.check_maintenance_info("1.0.0").is_ok());
+    /// assert!(plan.check_maintenance_info("0.9.0").is_err());
+    /// ```
+    pub fn check_maintenance_info(&self, requested: &str) -> Result<(), BrokerError> {
+        match &self.maintenance_info {
+            Some(info) if info.version == requested => Ok(()),
+            Some(info) => Err(BrokerError::maintenance_info_conflict().with_description(format!(
+                "The maintenance_info.version {requested:?} does not match the plan's {:?}; fetch the catalog again.",
+                info.version
+            ))),
+            None => Err(BrokerError::maintenance_info_conflict().with_description(format!(
+                "The plan {:?} has no maintenance_info, but the request names version {requested:?}; fetch the catalog again.",
+                self.id
+            ))),
+        }
     }
 }

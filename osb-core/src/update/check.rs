@@ -146,7 +146,7 @@ impl UpdateRequest {
         // is not the (target) plan's; any version for a plan without maintenance_info is a
         // conflict. A current plan no longer in the catalog cannot be judged.
         match (maintenance_info, target) {
-            (Some(requested), Some(plan)) => maintenance_info_of(plan, &requested.version),
+            (Some(requested), Some(plan)) => plan.check_maintenance_info(&requested.version),
             _ => Ok(()),
         }
     }
@@ -177,19 +177,4 @@ fn plan_change<'c>(
         )));
     }
     Ok(target)
-}
-
-/// `requested` against the maintenance version of `plan`.
-fn maintenance_info_of(plan: &Plan, requested: &str) -> Result<(), BrokerError> {
-    match &plan.maintenance_info {
-        Some(info) if info.version == requested => Ok(()),
-        Some(info) => Err(BrokerError::maintenance_info_conflict().with_description(format!(
-            "The maintenance_info.version {requested:?} does not match the plan's {:?}; fetch the catalog again.",
-            info.version
-        ))),
-        None => Err(BrokerError::maintenance_info_conflict().with_description(format!(
-            "The plan {:?} has no maintenance_info, but the request names version {requested:?}; fetch the catalog again.",
-            plan.id
-        ))),
-    }
 }

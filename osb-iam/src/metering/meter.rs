@@ -6,7 +6,7 @@ use std::future::Future;
 use async_trait::async_trait;
 use osb_core::managed::{InstanceRecord, Timestamp};
 
-use super::record::Measure;
+use super::measure::Measure;
 use super::window::Window;
 
 /// An instance the reporter measures: one that was active (provisioned, enabled, on a metered

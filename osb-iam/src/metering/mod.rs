@@ -82,6 +82,7 @@
 //! - **No secrets in logs.** The API key and tokens never reach a log line or a `Debug` string.
 
 mod client;
+mod measure;
 mod meter;
 mod record;
 mod reporter;
@@ -92,8 +93,9 @@ pub use client::{
     InvalidBaseUrl, MAX_BATCH, MeteringClient, MeteringClientBuilder, Outcome, PRODUCTION_URL,
     STAGING_URL, SubmitError,
 };
+pub use measure::{Measure, Quantity};
 pub use meter::{Meter, MeterError, MeteredInstance};
-pub use record::{InvalidRecord, Measure, Quantity, UsageRecord, UsageRecordBuilder};
+pub use record::{InvalidRecord, UsageRecord, UsageRecordBuilder};
 pub use reporter::{
     CollectionReport, DeliveryReport, Metrics, ReporterConfigError, ReporterError, ReporterHandle,
     UsageReporter, UsageReporterBuilder,

@@ -1,78 +1,38 @@
 //! `PostgresStore`: a [`StateStore`] in PostgreSQL, shared by several broker replicas.
 //!
+//! The operations are [`SqlStore`]'s, shared with SQLite; what PostgreSQL does its own way is
+//! in `postgres_dialect.rs`.
+//!
 //! [`StateStore`]: super::StateStore
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, Transaction};
+use async_trait::async_trait;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::sql::{self, Dialect, Encoded, Migration, Table, failed, timed};
-use super::{CasError, StoreError, Version};
+use super::sql::{self, Dialect, SqlStore, failed, timed};
+use super::{CasError, Listed, StateStore, StoreError, Version, Versioned};
+use crate::managed::clock::Timestamp;
+use crate::managed::record::{BindingRecord, InstanceRecord};
 
-const DB: &str = "PostgreSQL";
-
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        description: "records",
-        sql: include_str!("../../../migrations/postgres/0001_records.sql"),
-    },
-    Migration {
-        version: 2,
-        description: "usage outbox",
-        sql: include_str!("../../../migrations/postgres/0002_usage_outbox.sql"),
-    },
-];
-
-// The `UsageOutbox` impl, a child module so it reaches the pool.
+#[path = "postgres_dialect.rs"]
+mod dialect;
+// The `UsageOutbox` impl.
 #[path = "postgres_outbox.rs"]
 mod outbox;
+
+use dialect::PostgresDialect;
+
+const DB: &str = PostgresDialect::NAME;
 
 /// A pooled connection idle this long is pinged before use: the server may have restarted.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// The advisory lock that serialises migrations across replicas ("osb_core" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6f73_625f_636f_7265;
-
-/// The statements; the `StateStore` code itself is shared with the other SQL store.
-const SQL: Dialect = Dialect {
-    name: DB,
-    migrations: MIGRATIONS,
-    record_migration: "INSERT INTO osb_schema_migrations (version, description) VALUES ($1, $2)",
-    instances: Table {
-        load: "SELECT version, record FROM osb_instances WHERE instance_id = $1",
-        insert: "INSERT INTO osb_instances (instance_id, version, retain_until, record) \
-                 VALUES ($1, nextval('osb_record_versions'), $2, $3) \
-                 ON CONFLICT (instance_id) DO NOTHING RETURNING version",
-        update: "UPDATE osb_instances \
-                 SET version = nextval('osb_record_versions'), retain_until = $2, record = $3 \
-                 WHERE instance_id = $1 AND version = $4 RETURNING version",
-        delete: "DELETE FROM osb_instances WHERE instance_id = $1 AND version = $2",
-        purge: "DELETE FROM osb_instances WHERE retain_until <= $1",
-    },
-    bindings: Table {
-        load: "SELECT version, record FROM osb_bindings WHERE instance_id = $1 AND binding_id = $2",
-        insert: "INSERT INTO osb_bindings (instance_id, binding_id, version, retain_until, record) \
-                 VALUES ($1, $2, nextval('osb_record_versions'), $3, $4) \
-                 ON CONFLICT (instance_id, binding_id) DO NOTHING RETURNING version",
-        update: "UPDATE osb_bindings \
-                 SET version = nextval('osb_record_versions'), retain_until = $3, record = $4 \
-                 WHERE instance_id = $1 AND binding_id = $2 AND version = $5 RETURNING version",
-        delete: "DELETE FROM osb_bindings WHERE instance_id = $1 AND binding_id = $2 AND version = $3",
-        purge: "DELETE FROM osb_bindings WHERE retain_until <= $1",
-    },
-    list_instances: "SELECT instance_id, version, record FROM osb_instances \
-                     ORDER BY instance_id LIMIT $1",
-    list_instances_after: "SELECT instance_id, version, record FROM osb_instances \
-                           WHERE instance_id > $1 ORDER BY instance_id LIMIT $2",
-    list_bindings: "SELECT binding_id, version, record FROM osb_bindings \
-                    WHERE instance_id = $1 ORDER BY binding_id",
-};
-
-sql::state_store_impl!(PostgresStore, sqlx::Postgres, SQL);
 
 /// A [`StateStore`] in PostgreSQL: durable, and shared by several broker replicas behind a load
 /// balancer.
@@ -135,8 +95,7 @@ sql::state_store_impl!(PostgresStore, sqlx::Postgres, SQL);
 #[doc = include_str!("../../../docs/replicas.md")]
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
-    query_timeout: Duration,
+    core: SqlStore<PostgresDialect>,
 }
 
 /// Settings for a [`PostgresStore`], from [`PostgresStore::builder`].
@@ -259,12 +218,11 @@ impl PostgresStoreBuilder {
             })
             .connect_lazy_with(options);
         let store = PostgresStore {
-            pool,
-            query_timeout: self.query_timeout,
+            core: SqlStore::new(pool, self.query_timeout),
         };
         timed(
             DB,
-            store.query_timeout,
+            self.query_timeout,
             store.migrate(self.schema.as_deref()),
         )
         .await?;
@@ -313,17 +271,12 @@ impl PostgresStore {
 
     /// Closes every connection; operations afterwards fail with a [`StoreError`].
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// A transaction for the outbox's multi-statement writes.
-    async fn write_transaction(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(failed(DB, "begin"))
+        self.core.pool.close().await;
     }
 
     async fn migrate(&self, schema: Option<&str>) -> Result<(), StoreError> {
         let step = failed(DB, "migration");
-        let mut tx = self.pool.begin().await.map_err(&step)?;
+        let mut tx = self.core.pool.begin().await.map_err(&step)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *tx)
@@ -338,45 +291,79 @@ impl PostgresStore {
             .await
             .map_err(&step)?;
         }
-        Self::apply_migrations(&mut tx).await?;
+        SqlStore::<PostgresDialect>::apply_migrations(&mut tx).await?;
         tx.commit().await.map_err(&step)
     }
+}
 
-    async fn save(
+#[async_trait]
+impl StateStore for PostgresStore {
+    async fn load_instance(
         &self,
-        table: &Table,
-        key: &[&str],
+        instance_id: &str,
+    ) -> Result<Option<Versioned<InstanceRecord>>, StoreError> {
+        self.core.load_instance(instance_id).await
+    }
+
+    async fn save_instance(
+        &self,
+        instance_id: &str,
         expected: Option<Version>,
-        record: Encoded,
+        record: &InstanceRecord,
     ) -> Result<Version, CasError> {
-        let expected = match expected {
-            Some(v) => match sql::expected_column(v) {
-                Some(v) => Some(v),
-                None => return Err(CasError::Conflict),
-            },
-            None => None,
-        };
-        timed(DB, self.query_timeout, async {
-            let mut query = sqlx::query_scalar::<_, i64>(match expected {
-                None => table.insert,
-                Some(_) => table.update,
-            });
-            for part in key {
-                query = query.bind(*part);
-            }
-            query = query.bind(record.retain_until).bind(record.json);
-            if let Some(expected) = expected {
-                query = query.bind(expected);
-            }
-            match query
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(failed(DB, "write"))?
-            {
-                Some(version) => Ok(sql::version_from_column(version)?),
-                None => Err(CasError::Conflict),
-            }
-        })
-        .await
+        self.core.save_instance(instance_id, expected, record).await
+    }
+
+    async fn remove_instance(&self, instance_id: &str, expected: Version) -> Result<(), CasError> {
+        self.core.remove_instance(instance_id, expected).await
+    }
+
+    async fn list_instances(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Listed<InstanceRecord>>, StoreError> {
+        self.core.list_instances(after, limit).await
+    }
+
+    async fn load_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> Result<Option<Versioned<BindingRecord>>, StoreError> {
+        self.core.load_binding(instance_id, binding_id).await
+    }
+
+    async fn save_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        expected: Option<Version>,
+        record: &BindingRecord,
+    ) -> Result<Version, CasError> {
+        let core = &self.core;
+        core.save_binding(instance_id, binding_id, expected, record)
+            .await
+    }
+
+    async fn remove_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        expected: Version,
+    ) -> Result<(), CasError> {
+        let core = &self.core;
+        core.remove_binding(instance_id, binding_id, expected).await
+    }
+
+    async fn list_bindings(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<Listed<BindingRecord>>, StoreError> {
+        self.core.list_bindings(instance_id).await
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.core.purge_expired(now).await
     }
 }

@@ -6,73 +6,26 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Sqlite, Transaction};
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::sql::{self, Dialect, Encoded, Migration, Table, failed, timed};
-use super::{CasError, StoreError, Version};
+use super::sql::{self, Dialect, SqlStore, failed, timed};
+use super::{CasError, Listed, StateStore, StoreError, Version, Versioned};
+use crate::managed::clock::Timestamp;
+use crate::managed::record::{BindingRecord, InstanceRecord};
 
-const DB: &str = "SQLite";
-
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        description: "records",
-        sql: include_str!("../../../migrations/sqlite/0001_records.sql"),
-    },
-    Migration {
-        version: 2,
-        description: "usage outbox",
-        sql: include_str!("../../../migrations/sqlite/0002_usage_outbox.sql"),
-    },
-];
-
-// The `UsageOutbox` impl, a child module so it reaches the pool.
+#[path = "sqlite_dialect.rs"]
+mod dialect;
+#[path = "sqlite_faults.rs"]
+mod faults;
+// The `UsageOutbox` impl.
 #[path = "sqlite_outbox.rs"]
 mod outbox;
 
-#[path = "sqlite_faults.rs"]
-mod faults;
-use faults::{cap_size, is_busy, name_unwritable, out_of_transaction};
+use dialect::{DRAW_VERSION, SqliteDialect};
+use faults::{cap_size, name_unwritable, out_of_transaction};
 
-/// Draws a fresh version for a write (one row, one writer at a time).
-const DRAW_VERSION: &str =
-    "UPDATE osb_record_versions SET value = value + 1 WHERE id = 1 RETURNING value";
-
-/// The statements; the `StateStore` code itself is shared with the other SQL store.
-const SQL: Dialect = Dialect {
-    name: DB,
-    migrations: MIGRATIONS,
-    record_migration: "INSERT INTO osb_schema_migrations (version, description) VALUES (?1, ?2)",
-    instances: Table {
-        load: "SELECT version, record FROM osb_instances WHERE instance_id = ?1",
-        insert: "INSERT INTO osb_instances (instance_id, version, retain_until, record) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        update: "UPDATE osb_instances SET version = ?2, retain_until = ?3, record = ?4 \
-                 WHERE instance_id = ?1 AND version = ?5",
-        delete: "DELETE FROM osb_instances WHERE instance_id = ?1 AND version = ?2",
-        purge: "DELETE FROM osb_instances WHERE retain_until <= ?1",
-    },
-    bindings: Table {
-        load: "SELECT version, record FROM osb_bindings WHERE instance_id = ?1 AND binding_id = ?2",
-        insert: "INSERT INTO osb_bindings (instance_id, binding_id, version, retain_until, record) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-        update: "UPDATE osb_bindings SET version = ?3, retain_until = ?4, record = ?5 \
-                 WHERE instance_id = ?1 AND binding_id = ?2 AND version = ?6",
-        delete: "DELETE FROM osb_bindings WHERE instance_id = ?1 AND binding_id = ?2 AND version = ?3",
-        purge: "DELETE FROM osb_bindings WHERE retain_until <= ?1",
-    },
-    list_instances: "SELECT instance_id, version, record FROM osb_instances \
-                     ORDER BY instance_id LIMIT ?1",
-    list_instances_after: "SELECT instance_id, version, record FROM osb_instances \
-                           WHERE instance_id > ?1 ORDER BY instance_id LIMIT ?2",
-    list_bindings: "SELECT binding_id, version, record FROM osb_bindings \
-                    WHERE instance_id = ?1 ORDER BY binding_id",
-};
-
-sql::state_store_impl!(SqliteStore, sqlx::Sqlite, SQL);
+const DB: &str = SqliteDialect::NAME;
 
 /// A [`StateStore`] in one SQLite file: durable across restarts, for a broker that runs as a
 /// single process (several replicas need [`PostgresStore`](super::PostgresStore)).
@@ -138,8 +91,7 @@ sql::state_store_impl!(SqliteStore, sqlx::Sqlite, SQL);
 /// ```
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    query_timeout: Duration,
+    core: SqlStore<SqliteDialect>,
 }
 
 /// Settings for a [`SqliteStore`], from [`SqliteStore::builder`].
@@ -249,10 +201,9 @@ impl SqliteStoreBuilder {
         }
         let pool = pool.connect_lazy_with(options);
         let store = SqliteStore {
-            pool,
-            query_timeout: self.query_timeout,
+            core: SqlStore::new(pool, self.query_timeout),
         };
-        timed(DB, store.query_timeout, store.migrate())
+        timed(DB, self.query_timeout, store.migrate())
             .await
             .map_err(|err| name_unwritable(&self.path, err))?;
         Ok(store)
@@ -306,13 +257,13 @@ impl SqliteStore {
 
     /// Closes every connection; operations afterwards fail with a [`StoreError`].
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.core.pool.close().await;
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.write_transaction().await?;
+        let mut tx = SqliteDialect::begin_write(&self.core.pool).await?;
         let step = failed(DB, "migration");
-        Self::apply_migrations(&mut tx).await?;
+        SqlStore::<SqliteDialect>::apply_migrations(&mut tx).await?;
         // With the schema current nothing above writes, and SQLite opens a file it may not
         // write read-only without a word: one real write finds that out now instead of on
         // the first request. It burns one version number, which is harmless.
@@ -322,72 +273,76 @@ impl SqliteStore {
             .map_err(failed(DB, "write probe"))?;
         tx.commit().await.map_err(&step)
     }
+}
 
-    /// `BEGIN IMMEDIATE`: the write lock up front, so the busy timeout applies instead of a
-    /// deadlock error when two writers would upgrade read locks at once.
-    ///
-    /// SQLite answers `SQLITE_BUSY` at once, without its busy handler, while another connection
-    /// switches a new file to WAL mode (several replicas opening one file together): that
-    /// answer is retried with a short backoff. The caller's query timeout bounds the retries.
-    async fn write_transaction(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        let mut backoff = Duration::from_millis(5);
-        loop {
-            match self.pool.begin_with("BEGIN IMMEDIATE").await {
-                Ok(tx) => return Ok(tx),
-                Err(err) if is_busy(&err) => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(200));
-                }
-                Err(err) => return Err(failed(DB, "begin")(err)),
-            }
-        }
+#[async_trait]
+impl StateStore for SqliteStore {
+    async fn load_instance(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<Versioned<InstanceRecord>>, StoreError> {
+        self.core.load_instance(instance_id).await
     }
 
-    async fn save(
+    async fn save_instance(
         &self,
-        table: &Table,
-        key: &[&str],
+        instance_id: &str,
         expected: Option<Version>,
-        record: Encoded,
+        record: &InstanceRecord,
     ) -> Result<Version, CasError> {
-        let expected = match expected {
-            Some(v) => match sql::expected_column(v) {
-                Some(v) => Some(v),
-                None => return Err(CasError::Conflict),
-            },
-            None => None,
-        };
-        timed(DB, self.query_timeout, async {
-            let step = failed(DB, "write");
-            let mut tx = self.write_transaction().await?;
-            let next: i64 = sqlx::query_scalar(DRAW_VERSION)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(&step)?;
-            let mut query = sqlx::query(match expected {
-                None => table.insert,
-                Some(_) => table.update,
-            });
-            for part in key {
-                query = query.bind(*part);
-            }
-            query = query.bind(next).bind(record.retain_until).bind(record.json);
-            if let Some(expected) = expected {
-                query = query.bind(expected);
-            }
-            let written = query
-                .execute(&mut *tx)
-                .await
-                .map_err(&step)?
-                .rows_affected();
-            if written == 1 {
-                tx.commit().await.map_err(&step)?;
-                Ok(sql::version_from_column(next)?)
-            } else {
-                tx.rollback().await.map_err(&step)?;
-                Err(CasError::Conflict)
-            }
-        })
-        .await
+        self.core.save_instance(instance_id, expected, record).await
+    }
+
+    async fn remove_instance(&self, instance_id: &str, expected: Version) -> Result<(), CasError> {
+        self.core.remove_instance(instance_id, expected).await
+    }
+
+    async fn list_instances(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Listed<InstanceRecord>>, StoreError> {
+        self.core.list_instances(after, limit).await
+    }
+
+    async fn load_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+    ) -> Result<Option<Versioned<BindingRecord>>, StoreError> {
+        self.core.load_binding(instance_id, binding_id).await
+    }
+
+    async fn save_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        expected: Option<Version>,
+        record: &BindingRecord,
+    ) -> Result<Version, CasError> {
+        let core = &self.core;
+        core.save_binding(instance_id, binding_id, expected, record)
+            .await
+    }
+
+    async fn remove_binding(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        expected: Version,
+    ) -> Result<(), CasError> {
+        let core = &self.core;
+        core.remove_binding(instance_id, binding_id, expected).await
+    }
+
+    async fn list_bindings(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<Listed<BindingRecord>>, StoreError> {
+        self.core.list_bindings(instance_id).await
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.core.purge_expired(now).await
     }
 }

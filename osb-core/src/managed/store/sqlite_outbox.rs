@@ -1,129 +1,85 @@
-//! [`UsageOutbox`](crate::managed::UsageOutbox) for [`SqliteStore`]: tables from migration
-//! `0002_usage_outbox.sql`; the code shared with PostgreSQL is [`sql::usage_outbox_impl!`].
-//!
-//! Every write is one `BEGIN IMMEDIATE` transaction (SQLite's single writer), so the
-//! insert-if-absent, lease and claim rules hold across processes opening the same file.
+//! [`UsageOutbox`] for [`SqliteStore`]: tables from migration `0002_usage_outbox.sql`; the
+//! operations are [`SqlStore`](super::SqlStore)'s, SQLite's own statements and claims are in
+//! `sqlite_dialect.rs`.
 
-use sqlx::{Sqlite, Transaction};
+use async_trait::async_trait;
 
 use super::SqliteStore;
-use super::sql::{self, OutboxSql, failed};
 use crate::managed::clock::Timestamp;
-use crate::managed::outbox::{ClaimOutcome, OutboxEntry};
+use crate::managed::outbox::{
+    ClaimOutcome, OutboxEntry, OutboxStats, PendingEntry, RejectedEntry, Settlement, UsageOutbox,
+};
 use crate::managed::record::Lease;
 use crate::managed::store::StoreError;
 
-const SQL: OutboxSql = OutboxSql {
-    name: super::DB,
-    // One statement: the pick and the lease happen under the write lock together.
-    lease_due: "UPDATE osb_usage_outbox SET not_before = ?2 WHERE record_key IN ( \
-                    SELECT record_key FROM osb_usage_outbox \
-                    WHERE rejected_at IS NULL AND not_before <= ?1 \
-                    ORDER BY enqueued_at, record_key LIMIT ?3) \
-                RETURNING record_key, payload, enqueued_at, attempts",
-    delivered: "DELETE FROM osb_usage_outbox WHERE record_key = ?1 AND rejected_at IS NULL",
-    rejected: "UPDATE osb_usage_outbox SET rejected_at = ?2, reason = ?3 \
-               WHERE record_key = ?1 AND rejected_at IS NULL",
-    retry: "UPDATE osb_usage_outbox SET attempts = attempts + 1, not_before = ?2 \
-            WHERE record_key = ?1 AND rejected_at IS NULL",
-    list_rejected: "SELECT record_key, payload, enqueued_at, rejected_at, COALESCE(reason, '') \
-                    FROM osb_usage_outbox WHERE rejected_at IS NOT NULL AND record_key > ?1 \
-                    ORDER BY record_key LIMIT ?2",
-    remove_rejected: "DELETE FROM osb_usage_outbox \
-                      WHERE record_key = ?1 AND rejected_at IS NOT NULL",
-    stats: "SELECT \
-              (SELECT COUNT(*) FROM osb_usage_outbox WHERE rejected_at IS NULL), \
-              (SELECT MIN(enqueued_at) FROM osb_usage_outbox WHERE rejected_at IS NULL), \
-              (SELECT COUNT(*) FROM osb_usage_outbox WHERE rejected_at IS NOT NULL)",
-    purge_collections: "DELETE FROM osb_usage_collections WHERE retain_until <= ?1",
-    load_cursor: "SELECT value FROM osb_usage_cursors WHERE name = ?1",
-    advance_cursor: "INSERT INTO osb_usage_cursors (name, value) VALUES (?1, ?2) \
-                     ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value) \
-                     RETURNING value",
-};
-
-sql::usage_outbox_impl! {
-    store: SqliteStore,
-    sql: SQL,
-    attempts: i64,
-    insert: insert_entries,
-    claim: claim,
-    finish: mark_done,
-}
-
-async fn insert_entries(
-    tx: &mut Transaction<'static, Sqlite>,
-    entries: &[OutboxEntry],
-) -> Result<usize, StoreError> {
-    let mut added = 0;
-    for entry in entries {
-        added += sqlx::query(
-            "INSERT INTO osb_usage_outbox (record_key, payload, enqueued_at, not_before) \
-             VALUES (?1, ?2, ?3, ?3) ON CONFLICT DO NOTHING",
-        )
-        .bind(&entry.key)
-        .bind(&entry.payload)
-        .bind(entry.enqueued_at.as_unix_millis())
-        .execute(&mut **tx)
-        .await
-        .map_err(failed(SQL.name, "outbox insert"))?
-        .rows_affected();
+#[async_trait]
+impl UsageOutbox for SqliteStore {
+    async fn enqueue(&self, entries: &[OutboxEntry]) -> Result<usize, StoreError> {
+        self.core.enqueue(entries).await
     }
-    Ok(usize::try_from(added).unwrap_or(usize::MAX))
-}
 
-async fn claim(
-    tx: &mut Transaction<'static, Sqlite>,
-    key: &str,
-    lease: &Lease,
-    now: Timestamp,
-    retain_until: Timestamp,
-) -> Result<ClaimOutcome, sqlx::Error> {
-    // Insert, or take over a claim that is ours or whose lease ended unfinished.
-    let won = sqlx::query(
-        "INSERT INTO osb_usage_collections \
-             (collection_key, owner, lease_until, done, retain_until) \
-         VALUES (?1, ?2, ?3, 0, ?5) \
-         ON CONFLICT (collection_key) DO UPDATE \
-           SET owner = excluded.owner, lease_until = excluded.lease_until \
-           WHERE done = 0 AND (owner = excluded.owner OR lease_until <= ?4)",
-    )
-    .bind(key)
-    .bind(&lease.owner)
-    .bind(lease.expires_at.as_unix_millis())
-    .bind(now.as_unix_millis())
-    .bind(retain_until.as_unix_millis())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if won == 1 {
-        return Ok(ClaimOutcome::Claimed);
+    async fn lease_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<PendingEntry>, StoreError> {
+        self.core.lease_due(now, lease_until, limit).await
     }
-    let done: i64 =
-        sqlx::query_scalar("SELECT done FROM osb_usage_collections WHERE collection_key = ?1")
-            .bind(key)
-            .fetch_one(&mut **tx)
-            .await?;
-    Ok(if done != 0 {
-        ClaimOutcome::Done
-    } else {
-        ClaimOutcome::Held
-    })
-}
 
-async fn mark_done(
-    tx: &mut Transaction<'static, Sqlite>,
-    keys: &[String],
-    owner: &str,
-) -> Result<(), sqlx::Error> {
-    for key in keys {
-        sqlx::query(
-            "UPDATE osb_usage_collections SET done = 1 WHERE collection_key = ?1 AND owner = ?2",
-        )
-        .bind(key)
-        .bind(owner)
-        .execute(&mut **tx)
-        .await?;
+    async fn settle(
+        &self,
+        settlements: &[(String, Settlement)],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.core.settle(settlements, now).await
     }
-    Ok(())
+
+    async fn rejected(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RejectedEntry>, StoreError> {
+        self.core.rejected(after, limit).await
+    }
+
+    async fn remove_rejected(&self, key: &str) -> Result<bool, StoreError> {
+        self.core.remove_rejected(key).await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.core.outbox_stats().await
+    }
+
+    async fn claim_collections(
+        &self,
+        keys: &[String],
+        lease: &Lease,
+        now: Timestamp,
+        retain_until: Timestamp,
+    ) -> Result<Vec<ClaimOutcome>, StoreError> {
+        let core = &self.core;
+        core.claim_collections(keys, lease, now, retain_until).await
+    }
+
+    async fn finish_collections(
+        &self,
+        keys: &[String],
+        owner: &str,
+        entries: &[OutboxEntry],
+    ) -> Result<usize, StoreError> {
+        self.core.finish_collections(keys, owner, entries).await
+    }
+
+    async fn purge_collections(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.core.purge_collections(now).await
+    }
+
+    async fn load_cursor(&self, name: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.core.load_cursor(name).await
+    }
+
+    async fn advance_cursor(&self, name: &str, to: Timestamp) -> Result<Timestamp, StoreError> {
+        self.core.advance_cursor(name, to).await
+    }
 }
