@@ -1547,7 +1547,7 @@ async fn a_delete_on_one_replica_halts_a_create_running_on_another() {
 // ---------------------------------------------------------------- update and bind against the catalog
 //
 // osb-tower checks plan changes and maintenance_info only when `previous_values` names the
-// current plan; these requests send none, so the adapter decides (NOTES.md §13 steps 5 and 6).
+// current plan; these requests send none, so the adapter decides (rules.md §10, §11.1).
 
 /// `plan_updateable: false` (the service says `true`).
 const FIXED: &str = "fixed";

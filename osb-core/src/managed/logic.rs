@@ -132,7 +132,7 @@ impl From<LogicError> for BrokerError {
 }
 
 /// A failed update: a [`LogicError`] plus the two flags the spec allows for updates
-/// (spec.md "Updating a Service Instance", NOTES.md §7).
+/// (spec.md "Updating a Service Instance", rules.md §3.3, §10).
 ///
 /// # Example
 ///
@@ -297,7 +297,7 @@ impl From<DeprovisionError> for BrokerError {
 /// Every method is called at most once per operation, except after a crash: an operation whose
 /// owner died is re-run only when [`ServiceLogic::is_idempotent`] says so, and failed
 /// otherwise. Deletes must succeed for a resource that was never, or only half, created: the
-/// platform sends them for orphan mitigation after a failed create (NOTES.md §10).
+/// platform sends them for orphan mitigation after a failed create (rules.md §14).
 ///
 /// # Example
 ///

@@ -142,9 +142,9 @@
 //!
 //! The HTTP layer (`osb-tower`) has already answered what depends only on the request and the
 //! catalog (401, 412, 400, 413, unknown plans, `MaintenanceInfoConflict`, …). The adapter
-//! answers what depends on state, in the order of NOTES.md §13. "202" is only ever sent when the
-//! request had `accepts_incomplete=true`; where the table says 202 and the platform did not
-//! accept it, the answer is 422 `AsyncRequired`. An operation of an
+//! answers what depends on state, in the order of rules.md §4 and §8–§12. "202" is only ever
+//! sent when the request had `accepts_incomplete=true`; where the table says 202 and the platform
+//! did not accept it, the answer is 422 `AsyncRequired`. An operation of an
 //! [asynchronous](Execution::Asynchronous) plan requested without `accepts_incomplete=true` is
 //! 422 `AsyncRequired` before anything starts.
 //!
