@@ -71,7 +71,7 @@ pub struct ServiceBindingSchema {
 /// `{"parameters": <JSON schema>}` (spec.md "Input Parameters Schema Object").
 ///
 /// The schema MUST declare `$schema`, MUST NOT use external references and MUST NOT exceed
-/// 64 kB; [`Catalog::validate`] checks the first and the last.
+/// 64 kB; [`Catalog::validate`](super::Catalog::validate) checks the first and the last.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct InputParametersSchema {
